@@ -1,0 +1,47 @@
+# tempnode: one entry point for setup, tests, demo and builds.
+# `make demo` and `make test` work on a fresh clone: both create .venv first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STUBS := $(VENV)/stubs
+BOARDS := $(basename $(notdir $(wildcard boards/*.json)))
+STUB_PINS := micropython-stdlib-stubs==1.29.0.post2
+ESP32_STUBS := micropython-esp32-stubs==1.29.0.post1
+RP2_STUBS := micropython-rp2-stubs==1.29.0.post1
+
+.PHONY: venv test demo build lint typecheck pytest clean
+
+venv: $(VENV)/.installed
+
+# Re-install when the pins change. Port stubs go to separate folders: both packages ship
+# `machine.pyi`, so they cannot share one site-packages.
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps --target $(STUBS)/esp32 --upgrade $(ESP32_STUBS) $(STUB_PINS)
+	$(BIN)/pip install --quiet --no-deps --target $(STUBS)/rp2 --upgrade $(RP2_STUBS) $(STUB_PINS)
+	touch $@
+
+test: venv lint typecheck build pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/pyright -p tests/typecheck/esp32.json
+	$(BIN)/pyright -p tests/typecheck/rp2.json
+
+build: venv
+	@for b in $(BOARDS); do $(BIN)/tempnode build --board $$b --quiet || exit 1; done
+	@echo "built $(words $(BOARDS)) boards: $(BOARDS)"
+
+pytest: venv
+	$(BIN)/pytest
+
+demo: venv
+	$(BIN)/tempnode demo
+
+clean:
+	rm -rf build

@@ -1,0 +1,123 @@
+"""Virtual time for the simulated board: the `time` module the firmware imports on the host.
+
+Virtual time runs at the speed of real time, and a sleep does not wait: it moves virtual time
+forward at once, so days of device time pass in seconds. Everything that shares the offset file
+(`TEMPNODE_VCLOCK`, 8 bytes: virtual minus real Unix time in ms) agrees on what time it is:
+the next boot of the board and the dev cloud, which checks token lifetimes against it.
+
+Ticks wrap at 2**30 like on esp32/rp2/esp8266, and start at `TEMPNODE_TICKS_START` (default 0),
+so wrap handling is exercised. The RTC (`time.time()`) reads virtual time plus
+`TEMPNODE_RTC_ERROR_S` seconds, like a board whose clock was never set after a power cut.
+"""
+
+import os
+import struct
+
+import utime as _host
+
+_TICKS_PERIOD = 1 << 30
+_TICKS_MASK = _TICKS_PERIOD - 1
+_TICKS_HALF = _TICKS_PERIOD >> 1
+
+_offset_path = os.getenv("TEMPNODE_VCLOCK")
+_offset_file = None
+_offset_ms = 0
+_rtc_error_ms = int(os.getenv("TEMPNODE_RTC_ERROR_S") or 0) * 1000
+
+
+def _real_ms():
+    return _host.time_ns() // 1000000
+
+
+def _load_offset():
+    global _offset_file, _offset_ms
+    if not _offset_path:
+        return
+    try:
+        _offset_file = open(_offset_path, "r+b")
+        data = _offset_file.read(8)
+        if len(data) == 8:
+            _offset_ms = struct.unpack("<q", data)[0]
+    except OSError:
+        _offset_file = open(_offset_path, "w+b")
+        _publish()
+
+
+def _publish():
+    if _offset_file is not None:
+        _offset_file.seek(0)
+        _offset_file.write(struct.pack("<q", _offset_ms))
+        _offset_file.flush()
+
+
+def virtual_ms():
+    """Virtual Unix time in milliseconds."""
+    return _real_ms() + _offset_ms
+
+
+def advance_ms(ms):
+    """Move virtual time forward by `ms` (what a sleep does)."""
+    global _offset_ms
+    if ms > 0:
+        _offset_ms += ms
+        _publish()
+
+
+_load_offset()
+_boot_ms = virtual_ms() - int(os.getenv("TEMPNODE_TICKS_START") or 0)
+
+
+def ticks_ms():
+    return (virtual_ms() - _boot_ms) & _TICKS_MASK
+
+
+def ticks_us():
+    return ((virtual_ms() - _boot_ms) * 1000) & _TICKS_MASK
+
+
+ticks_cpu = ticks_us
+
+
+def ticks_add(ticks, delta):
+    return (ticks + delta) & _TICKS_MASK
+
+
+def ticks_diff(end, start):
+    return ((end - start + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+
+
+def sleep_ms(ms):
+    advance_ms(int(ms))
+
+
+def sleep_us(us):
+    advance_ms(int(us) // 1000)
+
+
+def sleep(seconds):
+    advance_ms(int(seconds * 1000))
+
+
+def time():
+    return (virtual_ms() + _rtc_error_ms) // 1000
+
+
+def time_ns():
+    return (virtual_ms() + _rtc_error_ms) * 1000000
+
+
+def set_rtc(unix_s):
+    """What `machine.RTC().datetime(...)` does on the simulated board."""
+    global _rtc_error_ms
+    _rtc_error_ms = unix_s * 1000 - virtual_ms()
+
+
+def gmtime(secs=None):
+    return _host.gmtime(time() if secs is None else secs)
+
+
+localtime = gmtime
+
+
+def mktime(tup):
+    return _host.mktime(tup)

@@ -1,0 +1,1 @@
+"""tempnode host tools: the `tempnode` command and what it drives."""

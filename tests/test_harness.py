@@ -1,0 +1,53 @@
+# The device-test harness itself: what it runs, and that CPython-only code fails under it.
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+TESTS_DIR = str(Path(__file__).parent)
+
+
+def _run(pytester, source):
+    device = pytester.mkdir("device")
+    (device / "test_probe.py").write_text(source)
+    return pytester.runpytest_subprocess(
+        "-p", "micropython_harness", "-p", "no:cacheprovider", str(device), "-v"
+    )
+
+
+@pytest.fixture
+def pytester_env(pytester, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", TESTS_DIR)
+    return pytester
+
+
+def test_cpython_only_module_fails_under_micropython(pytester_env):
+    result = _run(pytester_env, "import dataclasses\n\ndef test_uses_dataclasses():\n    pass\n")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ImportError: no module named 'dataclasses'*"])
+
+
+def test_each_function_is_an_item_and_sys_implementation_is_micropython(pytester_env):
+    source = (
+        "import sys\n"
+        "def test_interpreter():\n"
+        "    assert sys.implementation.name == 'micropython'\n"
+        "def test_failing():\n"
+        "    assert 1 == 2, 'visible message'\n"
+    )
+    result = _run(pytester_env, source)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError: visible message*"])
+
+
+def test_heap_cap_is_applied(pytester_env):
+    source = 'HEAPSIZE = "16k"\ndef test_allocates_too_much():\n    bytearray(64 * 1024)\n'
+    result = _run(pytester_env, source)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*MemoryError*"])
+
+
+def test_header_names_the_interpreter(pytester_env):
+    result = _run(pytester_env, "def test_ok():\n    pass\n")
+    result.stdout.fnmatch_lines(["device tests run by: micropython 3.4.0; MicroPython*"])
