@@ -1,0 +1,43 @@
+"""Safe mode: when to skip the logger and leave the REPL to the person at the serial console.
+
+Two ways in, like ESPHome's safe mode: the board's button held while it boots, or several
+quick reboots in a row (the logger crashing or being reset soon after each boot). The count
+is cleared once the logger has run for `STABLE_AFTER_MS`.
+"""
+
+from micropython import const
+
+QUICK_REBOOT_LIMIT = const(5)
+STABLE_AFTER_MS = const(60000)
+
+
+def button_held(pin_spec):
+    """True while the safe-mode button is pressed (all supported buttons pull to ground)."""
+    if pin_spec == "BOOTSEL":
+        import rp2  # type: ignore[import-not-found]  # rp2 port only
+
+        return bool(rp2.bootsel_button())
+    import machine
+
+    from tempnode.board import make_pin
+
+    return make_pin(pin_spec, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
+
+
+def enter_reason(board, boot_state):
+    """Why this boot must be a safe-mode boot, or None. Counts this boot as a quick reboot."""
+    if button_held(board["pins"]["safe_mode_button"]):
+        return "the safe-mode button was held at boot"
+    boot_state.quick_reboots += 1
+    reason = None
+    if boot_state.quick_reboots >= QUICK_REBOOT_LIMIT:
+        reason = "%d quick reboots in a row" % boot_state.quick_reboots
+        boot_state.quick_reboots = 0  # the next reset, after a fix, boots normally
+    boot_state.save()
+    return reason
+
+
+def mark_stable(boot_state):
+    if boot_state.quick_reboots:
+        boot_state.quick_reboots = 0
+        boot_state.save()
