@@ -3,10 +3,10 @@
 import argparse
 import sys
 
-from . import boards, build, demo
+from . import boards, build, cloud, demo, deploy, init_wizard, validate
 from .errors import UserError
 
-COMMAND_MODULES = (boards, build, demo)
+COMMAND_MODULES = (boards, build, demo, init_wizard, validate, deploy, cloud)
 
 
 def make_parser():

