@@ -1,1 +1,1 @@
-pytest_plugins = ["micropython_harness"]
+pytest_plugins = ["micropython_harness", "cloud_fixtures"]

@@ -1,0 +1,151 @@
+"""The dev cloud assembled: storage, clock, OAuth2 server, faults and routes; and `start()`,
+which runs it on a loopback port in a background thread (tests, `tempnode cloud serve`)."""
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import admin_api, dashboard, pages, tls, token_api
+from .clock import ServerClock
+from .dialects import DIALECTS
+from .faults import FaultBoard
+from .ingest import MAX_BATCH_BYTES, ingest_endpoint, resource_protector
+from .oauth import OAuthServer
+from .server import CloudHTTPServer, serve_in_thread
+from .storage import Store
+from .web import route
+
+HOST = "127.0.0.1"
+DB_FILE = "cloud.sqlite3"
+ADMIN_KEY_FILE = "admin.key"
+SERVER_INFO_FILE = "server.json"
+
+
+def build_routes():
+    fixed = [
+        route("GET", "/", "", pages.home),
+        route("GET", "/.well-known/oauth-authorization-server", "", token_api.metadata),
+        route(
+            "POST",
+            "/oauth/device_authorization",
+            "device_authorization",
+            token_api.device_authorization,
+        ),
+        route("POST", "/oauth/revoke", "revoke", token_api.revocation),
+        route("POST", "/oauth/introspect", "introspect", token_api.introspection),
+        route("GET", "/device", "", pages.device_page),
+        route("POST", "/device", "", pages.device_decide),
+        route("GET", "/authn/verify/{app_id}/{challenge}", "", pages.verify_page),
+        route("POST", "/authn/verify/{app_id}/{challenge}", "", pages.verify_decide),
+        route("GET", "/authn/done", "", pages.done),
+        route("GET", "/dashboard", "", dashboard.page),
+        *admin_api.ROUTES,
+    ]
+    # Each dialect's token and readings paths, the first dialect of a shared path owning it.
+    # Paths without parameters go first: `/api/v1/readings` must not be read as a Usergrid
+    # `/{org}/{app}/readings`.
+    dialect_paths = {}
+    for name, dialect in DIALECTS.items():
+        dialect_paths.setdefault(dialect.token_path, token_api.token_endpoint(name))
+        dialect_paths.setdefault(dialect.ingest_path, ingest_endpoint(name))
+    ordered = sorted(dialect_paths, key=lambda path: "{" in path)
+    return fixed + [
+        route(
+            "POST",
+            path,
+            "ingest" if path in {d.ingest_path for d in DIALECTS.values()} else "token",
+            dialect_paths[path],
+            MAX_BATCH_BYTES,
+        )
+        for path in ordered
+    ]
+
+
+class DevCloud:
+    """Everything a request handler reaches through `cloud`."""
+
+    def __init__(self, store, clock, base_url, admin_key):
+        self.store = store
+        self.clock = clock
+        self.base_url = base_url
+        self.admin_key = admin_key
+        self.oauth = OAuthServer(store, clock, base_url)
+        self.resources = resource_protector(self)
+        self.faults = FaultBoard()
+        self.routes = build_routes()
+
+
+@dataclass
+class Running:
+    """A dev cloud serving in this process."""
+
+    base_url: str
+    cloud: DevCloud
+    certs: object  # tls.CertPaths, or None for plain HTTP
+    data_dir: Path
+    http_server: CloudHTTPServer
+    thread: object
+
+    def info(self):
+        certs = self.certs
+        return {
+            "url": self.base_url,
+            "ca_der": str(certs.ca_der) if certs else None,
+            "ca_pem": str(certs.ca_pem) if certs else None,
+            "admin_key_file": str(self.data_dir / ADMIN_KEY_FILE),
+            "data_dir": str(self.data_dir),
+            "dashboard": self.base_url + "/dashboard",
+            "vclock": self.cloud.clock.vclock_path,
+            "pid": os.getpid(),
+        }
+
+    def stop(self):
+        self.http_server.shutdown()
+        self.http_server.server_close()
+        self.cloud.clock.close()
+
+
+def _admin_key(data_dir):
+    """The admin key of a data directory, made on first start (mode 0600)."""
+    path = data_dir / ADMIN_KEY_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def start(data_dir, port=0, memory=False, plain_http=False, vclock=None):
+    """Serve the dev cloud on loopback from `data_dir` (certificates, admin key, database).
+
+    `memory=True` keeps the database in memory (tests); `plain_http=True` serves without TLS.
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    certs = None if plain_http else tls.ensure_certificates(data_dir)
+    scheme = "http" if plain_http else "https"
+    if plain_http:
+        os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # authlib refuses http:// otherwise
+    store = Store(":memory:" if memory else data_dir / DB_FILE)
+    clock = ServerClock(vclock)
+    admin_key = _admin_key(data_dir)
+
+    def make_cloud(bound_port):
+        return DevCloud(store, clock, f"{scheme}://localhost:{bound_port}", admin_key)
+
+    context = None if plain_http else tls.server_context(certs)
+    http_server = CloudHTTPServer((HOST, port), make_cloud, context)
+    running = Running(
+        http_server.cloud.base_url, http_server.cloud, certs, data_dir, http_server, None
+    )
+    running.thread = serve_in_thread(http_server)
+    _write_info(data_dir, running.info())
+    return running
+
+
+def _write_info(data_dir, info):
+    tmp = data_dir / (SERVER_INFO_FILE + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1) + "\n")
+    os.replace(tmp, data_dir / SERVER_INFO_FILE)

@@ -1,0 +1,237 @@
+"""`tempnode cloud`: run the local dev cloud, and drive a running one (devices, faults, clock).
+
+tempnode cloud serve                         # https://localhost:8443, data in DATA_DIR
+tempnode cloud device add logger-01 --profile oauth2 --access-ttl 60 --out cred.json
+tempnode cloud fault add token drop_reply --count 1
+tempnode cloud approve BCDF-GHJK
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from ..errors import UserError
+from .dialects import DIALECTS, ROTATIONS
+from .faults import ENDPOINTS, KINDS
+
+DEFAULT_PORT = 8443
+DEFAULT_DATA_DIR = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / (
+    "tempnode/cloud"
+)
+
+
+def serve(args):
+    from .app import start  # the server's imports are only needed here
+
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(message)s",
+    )
+    try:
+        running = start(args.data_dir, args.port, args.memory, args.plain_http, args.vclock)
+    except OSError as exc:
+        raise UserError(f"cannot serve on port {args.port} ({exc.strerror}): pick another --port")
+    info = running.info()
+    print(json.dumps(info), flush=True)  # the first line: for programs that start the cloud
+    print(
+        f"tempnode cloud: serving {info['url']} (dashboard {info['dashboard']})\n"
+        f"  CA for devices (DER): {info['ca_der']}\n  CA (PEM): {info['ca_pem']}\n"
+        f"  admin key: {info['admin_key_file']}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    finally:
+        running.stop()
+
+
+def _lifetime_options(args):
+    names = {
+        "access_ttl": "access_ttl_s",
+        "refresh_ttl": "refresh_ttl_s",
+        "grace": "grace_s",
+        "rotation": "rotation",
+    }
+    return {
+        key: getattr(args, name) for name, key in names.items() if getattr(args, name) is not None
+    }
+
+
+def device_add(admin, args):
+    created = admin.create_device(
+        args.device_id,
+        args.profile,
+        **_lifetime_options(args),
+        **{k: v for k, v in (("org", args.org), ("app", args.app)) if v},
+    )
+    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(created, f, indent=1)
+    print(
+        f"device {created['device_id']} ({created['profile']}, client {created['client_id']}):"
+        f" secrets and credential written to {args.out}"
+    )
+
+
+# (subcommand path, arguments, what it does): the admin subcommands as one table.
+ADMIN_COMMANDS = (
+    (("device", "add"), ("device_id", "profile", "lifetimes", "place", "out"), device_add),
+    (("device", "list"), (), lambda a, args: a.devices()),
+    (("device", "show"), ("device_id",), lambda a, args: a.device(args.device_id)),
+    (("device", "revoke"), ("device_id",), lambda a, args: {"revoked": a.revoke(args.device_id)}),
+    (
+        ("device", "expire"),
+        ("device_id", "which"),
+        lambda a, args: {"expired": a.expire(args.device_id, args.which)},
+    ),
+    (
+        ("device", "lifetimes"),
+        ("device_id", "lifetimes"),
+        lambda a, args: a.set_lifetimes(args.device_id, **_lifetime_options(args)),
+    ),
+    (
+        ("lifetimes",),
+        ("lifetimes",),
+        lambda a, args: a.set_lifetimes(None, **_lifetime_options(args)),
+    ),
+    (
+        ("clock",),
+        ("offset",),
+        lambda a, args: a.clock() if args.offset is None else a.set_clock_offset(args.offset),
+    ),
+    (
+        ("fault", "add"),
+        ("endpoint", "kind", "fault"),
+        lambda a, args: a.add_fault(
+            args.endpoint,
+            args.kind,
+            **{k: v for k, v in vars(args).items() if k in FAULT_OPTIONS and v is not None},
+        ),
+    ),
+    (("fault", "list"), (), lambda a, args: a.faults()),
+    (
+        ("fault", "clear"),
+        ("fault_id",),
+        lambda a, args: {"cleared": a.clear_faults(args.fault_id)},
+    ),
+    (("approve",), ("user_code",), lambda a, args: a.approve(args.user_code)),
+    (("deny",), ("user_code",), lambda a, args: a.deny(args.user_code)),
+    (("readings",), ("device_id",), lambda a, args: a.readings(args.device_id)),
+    (
+        ("events",),
+        ("device_opt", "kind_opt"),
+        lambda a, args: a.events(args.device, args.kind_filter),
+    ),
+)
+
+FAULT_OPTIONS = {
+    "count": (int, "the next N requests"),
+    "for_s": (float, "for this many seconds from now (cloud time)"),
+    "status": (int, "HTTP status for kind=status (default 503)"),
+    "retry_after_s": (int, "Retry-After seconds for kind=rate_limit (default 30)"),
+    "retry_after_form": (str, "seconds or date"),
+    "delay_ms": (int, "delay for kind=latency (default 1000)"),
+    "size_bytes": (int, "body size for kind=huge_body (default 10 MB)"),
+}
+
+
+def _add_arguments(p, groups):
+    for group in groups:
+        ARGUMENT_GROUPS[group](p)
+
+
+ARGUMENT_GROUPS = {
+    "device_id": lambda p: p.add_argument("device_id"),
+    "device_opt": lambda p: p.add_argument("--device", help="only this device"),
+    "kind_opt": lambda p: p.add_argument("--kind", dest="kind_filter", help="only this kind"),
+    "profile": lambda p: p.add_argument("--profile", default="oauth2", choices=list(DIALECTS)),
+    "place": lambda p: (
+        p.add_argument("--org", help="usergrid organization"),
+        p.add_argument("--app", help="usergrid application"),
+    ),
+    "out": lambda p: p.add_argument(
+        "--out", required=True, help="file for the device's secrets and credential (0600)"
+    ),
+    "which": lambda p: p.add_argument(
+        "--which", default="access", choices=("access", "refresh", "all")
+    ),
+    "lifetimes": lambda p: (
+        p.add_argument("--access-ttl", type=float, help="access-token lifetime, s (0: never)"),
+        p.add_argument("--refresh-ttl", type=float, help="refresh-token lifetime, s (0: never)"),
+        p.add_argument("--rotation", choices=ROTATIONS, help="refresh-token rotation"),
+        p.add_argument("--grace", type=float, help="seconds a rotated refresh token replays"),
+    ),
+    "offset": lambda p: p.add_argument(
+        "--offset", type=float, help="set the cloud clock's offset, s (else show it)"
+    ),
+    "endpoint": lambda p: p.add_argument("endpoint", choices=ENDPOINTS),
+    "kind": lambda p: p.add_argument(
+        "kind", choices=list(KINDS), help="; ".join(f"{k}: {v.what}" for k, v in KINDS.items())
+    ),
+    "fault": lambda p: [
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=what)
+        for name, (kind, what) in FAULT_OPTIONS.items()
+    ],
+    "fault_id": lambda p: p.add_argument(
+        "fault_id", nargs="?", type=int, help="one fault (default: all)"
+    ),
+    "user_code": lambda p: p.add_argument("user_code", help="the code the device shows"),
+}
+
+
+def _run_admin(action):
+    def run(args):
+        from .admin_client import AdminClient, AdminError  # `requests` only when needed
+
+        admin = AdminClient.from_data_dir(args.data_dir)
+        try:
+            result = action(admin, args)
+        except AdminError as exc:
+            raise UserError(str(exc.body.get("error_description") or exc)) from None
+        if result is not None:
+            print(json.dumps(result, indent=1))
+
+    return run
+
+
+def register(subparsers):
+    p = subparsers.add_parser("cloud", help="the local dev cloud (OAuth2 server, ingest, faults)")
+    commands = p.add_subparsers(dest="cloud_command", required=True, metavar="COMMAND")
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"certificates, admin key, database (default {DEFAULT_DATA_DIR})",
+    )
+
+    s = commands.add_parser("serve", parents=[data_dir], help="run the dev cloud on loopback")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    s.add_argument(
+        "--vclock",
+        help="virtual-clock file shared with the simulated board (default: $TEMPNODE_VCLOCK)",
+    )
+    s.add_argument("--memory", action="store_true", help="keep the database in memory")
+    s.add_argument("--plain-http", action="store_true", help="serve http:// without TLS")
+    s.add_argument("--quiet", action="store_true", help="no request log")
+    s.set_defaults(func=serve)
+
+    groups = {}
+    for path, arguments, action in ADMIN_COMMANDS:
+        parent = commands
+        for word in path[:-1]:
+            if word not in groups:
+                group = parent.add_parser(word, help=f"{word} commands")
+                groups[word] = group.add_subparsers(
+                    dest=f"cloud_{word}", required=True, metavar="COMMAND"
+                )
+            parent = groups[word]
+        sub = parent.add_parser(path[-1], parents=[data_dir], help=(action.__doc__ or None))
+        _add_arguments(sub, arguments)
+        sub.set_defaults(func=_run_admin(action))

@@ -1,0 +1,92 @@
+"""The dev cloud's CA: made once per data directory, and verified for real by MicroPython's
+mbedTLS (`tls.SSLContext(PROTOCOL_TLS_CLIENT)` with the DER CA), which refuses another CA and
+another host name."""
+
+import subprocess
+
+from micropython_harness import micropython_binary
+
+from host_tools.cloud import tls
+
+# Runs under MicroPython: GET /dashboard over verified TLS, prints the status line or the error.
+MICROPYTHON_CLIENT = """
+import socket, tls, sys
+ca_path, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+assert ctx.verify_mode == tls.CERT_REQUIRED
+with open(ca_path, "rb") as f:
+    ctx.load_verify_locations(f.read())
+s = socket.socket()
+s.settimeout(10)
+s.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+try:
+    t = ctx.wrap_socket(s, server_hostname=host)
+except Exception as e:
+    print("REFUSED", type(e).__name__)
+    s.close()
+    sys.exit(0)
+t.write(b"GET /dashboard HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n")
+print(t.read(12).decode())
+t.close()
+"""
+
+
+def run_micropython_client(tmp_path, ca_path, host, port):
+    script = tmp_path / "client.py"
+    script.write_text(MICROPYTHON_CLIENT)
+    out = subprocess.run(
+        [micropython_binary(), str(script), str(ca_path), host, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.strip()
+
+
+def test_micropython_verifies_the_dev_cloud_with_its_der_ca(dev_cloud, tmp_path):
+    port = dev_cloud.base_url.rsplit(":", 1)[1]
+    assert run_micropython_client(tmp_path, dev_cloud.ca_der_path, "localhost", port) == (
+        "HTTP/1.1 200"
+    )
+
+
+def test_micropython_refuses_a_server_signed_by_another_ca(dev_cloud, tmp_path):
+    other = tls.ensure_certificates(tmp_path / "other")
+    port = dev_cloud.base_url.rsplit(":", 1)[1]
+    assert (
+        run_micropython_client(tmp_path, other.ca_der, "localhost", port) == "REFUSED ValueError"
+    )
+
+
+def test_micropython_refuses_a_host_name_the_certificate_does_not_name(dev_cloud, tmp_path):
+    port = dev_cloud.base_url.rsplit(":", 1)[1]
+    result = run_micropython_client(tmp_path, dev_cloud.ca_der_path, "example.com", port)
+    assert result == "REFUSED ValueError"
+
+
+def test_certificates_are_made_once_and_reused(tmp_path):
+    first = tls.ensure_certificates(tmp_path)
+    ca, cert = first.ca_der.read_bytes(), first.server_cert.read_bytes()
+    second = tls.ensure_certificates(tmp_path)
+    assert second.ca_der.read_bytes() == ca
+    assert second.server_cert.read_bytes() == cert
+    assert first.ca_key.stat().st_mode & 0o777 == 0o600
+    assert first.server_key.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_new_ca_replaces_the_server_certificate_it_did_not_sign(tmp_path):
+    first = tls.ensure_certificates(tmp_path)
+    first.ca_key.unlink()
+    second = tls.ensure_certificates(tmp_path)
+    context = tls.client_context(second)
+    assert context.verify_mode.name == "CERT_REQUIRED"
+    assert second.server_cert.read_bytes() != b""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(second.server_cert.read_bytes())
+    ca = x509.load_pem_x509_certificate(second.ca_pem.read_bytes())
+    assert cert.issuer == ca.subject
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
