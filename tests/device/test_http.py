@@ -1,0 +1,184 @@
+# The HTTP client under MicroPython, on a scripted socket: framing, caps, keep-alive, deadlines.
+from devtest import raises
+from link_fakes import FakeNet, reply
+from tempnode import http
+from tempnode.clock import Clock
+from tempnode.http import HttpError, Session
+
+HEAPSIZE = "256k"
+URL = "http://cloud.test:8080"
+
+
+def session(*scripts):
+    net = FakeNet(*scripts)
+    http.socket = net
+    clock = Clock()
+    return Session(URL, clock), net, clock
+
+
+def soon(clock, ms=5000):
+    return clock.monotonic_ms() + ms
+
+
+def test_sized_body_and_headers_in_any_case():
+    s, net, clock = session(
+        [reply(201, b'{"ok": 1}', {"CONTENT-type": "application/json", "X-Other": "x"})]
+    )
+    r = s.request("POST", "/api", b"abc", soon(clock), {"Content-Type": "text/plain"})
+    assert r.status == 201
+    assert r.json() == {"ok": 1}
+    assert r.header("content-type") == "application/json"
+    sent = bytes(net.sockets[0].sent)
+    assert sent.startswith(b"POST /api HTTP/1.1\r\nHost: cloud.test:8080\r\n"), sent
+    assert b"Content-Length: 3\r\n" in sent and sent.endswith(b"\r\n\r\nabc")
+
+
+def test_chunked_body_is_joined_and_the_connection_kept():
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;ext=1\r\nWiki\r\n6\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    )
+    s, net, clock = session([chunked, reply(200, b"second")])
+    assert bytes(s.request("GET", "/", None, soon(clock)).body) == b"Wikipedia in \r\n\r\nchunks."
+    assert bytes(s.request("GET", "/", None, soon(clock)).body) == b"second"
+    assert len(net.sockets) == 1
+
+
+def test_keep_alive_uses_one_connection_and_one_lookup_per_session():
+    s, net, clock = session([reply(200, b"1"), reply(200, b"2"), reply(200, b"3")])
+    for _ in range(3):
+        s.request("POST", "/api", b"x", soon(clock))
+    assert (len(net.sockets), net.lookups, s.connections, s.requests) == (1, 1, 1, 3)
+    assert not net.sockets[0].closed
+    s.close()
+    assert net.sockets[0].closed
+
+
+def test_connection_close_and_http10_replies_are_not_reused():
+    s, net, clock = session(
+        [reply(200, b"a", {"Connection": "close"})],
+        [b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nb"],
+        [reply(200, b"c")],
+    )
+    for _ in range(3):
+        s.request("GET", "/", None, soon(clock))
+    assert len(net.sockets) == 3
+    assert net.sockets[0].closed and net.sockets[1].closed and not net.sockets[2].closed
+
+
+def test_a_keep_alive_connection_the_server_closed_is_retried_once_on_a_new_one():
+    s, net, clock = session([reply(200, b"first")], [reply(200, b"again")])
+    s.request("POST", "/api", b"x", soon(clock))
+    r = s.request("POST", "/api", b"y", soon(clock))  # the first connection has nothing more
+    assert bytes(r.body) == b"again"
+    assert net.sockets[0].closed
+    assert bytes(net.sockets[1].sent).endswith(b"y")
+    assert net.lookups == 1
+
+
+def test_a_fresh_connection_that_gets_no_reply_is_an_error_not_a_retry():
+    s, net, clock = session([])
+    with raises(HttpError) as r:
+        s.request("POST", "/api", b"x", soon(clock))
+    assert r.value.kind == "closed" and r.value.transient
+    assert net.sockets[0].closed and len(net.sockets) == 1
+
+
+def test_bodies_over_the_cap_are_errors_and_close_the_socket():
+    huge = b"HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n"
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"400\r\n" + b"x" * 1024
+    endless = b"HTTP/1.1 200 OK\r\n\r\n"
+    for script in ([huge], [chunked + b"\r\n400\r\n" + b"x" * 1024], [endless] + [b"x" * 512] * 8):
+        s, net, clock = session(script)
+        with raises(HttpError) as r:
+            s.request("GET", "/", None, soon(clock), body_max=2000)
+        assert r.value.kind == "too_large", r.value
+        assert net.sockets[0].closed
+
+
+def test_garbage_instead_of_http_is_a_protocol_error():
+    for garbage in (b"SSH-2.0-OpenSSH_9.6\r\n", b"\x16\x03\x01\x02\x00\x01" * 300):
+        s, net, clock = session([garbage])
+        with raises(HttpError) as r:
+            s.request("GET", "/", None, soon(clock))
+        assert r.value.kind == "protocol", r.value
+        assert net.sockets[0].closed
+
+
+def test_a_stall_mid_body_is_a_timeout_and_closes_the_socket():
+    s, net, clock = session([b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhel", OSError(110)])
+    with raises(HttpError) as r:
+        s.request("GET", "/", None, soon(clock))
+    assert r.value.kind == "timeout" and r.value.transient
+    assert net.sockets[0].closed
+
+
+def test_a_reply_cut_short_is_reported():
+    s, net, clock = session([b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhel"])
+    with raises(HttpError) as r:
+        s.request("GET", "/", None, soon(clock))
+    assert r.value.kind == "closed" and "3 bytes" in str(r.value)
+
+
+def test_every_step_timeout_is_bounded_by_the_deadline():
+    s, net, clock = session([reply(200, b"ok")])
+    s.request("GET", "/", None, soon(clock, 1500))
+    timeouts = net.sockets[0].timeouts
+    assert timeouts and max(timeouts) <= 1.5, timeouts
+
+
+def test_a_passed_deadline_sends_nothing():
+    s, net, clock = session([reply(200, b"ok")])
+    with raises(HttpError) as r:
+        s.request("GET", "/", None, clock.monotonic_ms())
+    assert r.value.kind == "timeout"
+    assert net.sockets[0].sent == b"" and net.sockets[0].closed
+
+
+def test_connect_refused_is_a_connect_error():
+    s, net, clock = session(OSError(111))
+    with raises(HttpError) as r:
+        s.request("GET", "/", None, soon(clock))
+    assert r.value.kind == "connect" and "cloud.test:8080" in str(r.value)
+
+
+def test_retry_after_in_seconds_and_as_an_http_date():
+    date = "Sun, 06 Nov 1994 08:49:37 GMT"
+    s, net, clock = session(
+        [
+            reply(503, b"", {"Retry-After": "120"}),
+            reply(429, b"", {"Retry-After": "Sun, 06 Nov 1994 08:51:07 GMT", "Date": date}),
+            reply(503, b"", {"Retry-After": "soon"}),
+        ]
+    )
+    waits = [s.request("GET", "/", None, soon(clock)).retry_after_ms() for _ in range(3)]
+    assert waits == [120000, 90000, None], waits
+
+
+def test_the_date_header_sets_an_unknown_wall_clock_but_not_one_set_by_ntp():
+    s, net, clock = session(
+        [reply(200, b"", {"Date": "Fri, 15 Jan 2027 08:00:00 GMT"})] * 1,
+        [reply(200, b"", {"Date": "Fri, 15 Jan 2027 09:00:00 GMT", "Connection": "close"})],
+    )
+    s.request("GET", "/", None, soon(clock))
+    assert clock.wall_source == "http-date"
+    assert clock.wall_time() in (1800000000, 1800000001)
+    clock.set_wall_time(1800000500, "ntp")
+    s.close()
+    s.request("GET", "/", None, soon(clock))
+    assert clock.wall_source == "ntp" and clock.wall_time() in (1800000500, 1800000501)
+
+
+def test_http_dates_convert_to_unix_seconds():
+    assert http.parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777
+    assert http.parse_http_date("Sat, 01 Jan 2000 00:00:00 GMT") == 946684800
+    assert http.parse_http_date("Tue, 29 Feb 2028 23:59:59 GMT") == 1835481599
+    assert http.parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT") is None
+    assert http.parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT") is None
+
+
+def test_form_encoding_and_basic_client_authentication():
+    body = http.urlencode([("grant_type", "refresh_token"), ("refresh_token", "a b+c/=&é")])
+    assert bytes(body) == b"grant_type=refresh_token&refresh_token=a%20b%2Bc%2F%3D%26%C3%A9"
+    # RFC 6749 §2.3.1: both parts form-encoded, then base64("id%3A1:s%40cret").
+    assert http.basic_auth("id:1", "s@cret") == "Basic aWQlM0ExOnMlNDBjcmV0"
