@@ -3,10 +3,38 @@
 import argparse
 import sys
 
-from . import boards, build, cloud, demo, deploy, init_wizard, validate
+from . import (
+    boards,
+    build,
+    cloud,
+    console,
+    demo,
+    deploy,
+    flash,
+    init_wizard,
+    provision,
+    run_cmd,
+    set_time,
+    status,
+    validate,
+)
 from .errors import UserError
 
-COMMAND_MODULES = (boards, build, demo, init_wizard, validate, deploy, cloud)
+COMMAND_MODULES = (
+    boards,
+    build,
+    demo,
+    init_wizard,
+    validate,
+    flash,
+    deploy,
+    provision,
+    console,
+    status,
+    set_time,
+    run_cmd,
+    cloud,
+)
 
 
 def make_parser():

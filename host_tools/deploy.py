@@ -99,9 +99,14 @@ def refuse_secrets_in_bundle(bundle, secrets):
                 )
 
 
+def install_helpers(board):
+    """Define the board-side file helpers for this raw-REPL session."""
+    board.exec(DEVICE_HELPERS)
+
+
 def device_hashes(board, paths):
     """SHA-256 of each path on the board (None when missing); stale temporaries removed."""
-    board.exec(DEVICE_HELPERS)
+    install_helpers(board)
     return board.eval(
         f"[(_tn_forget(p + {TMP_SUFFIX!r}), _tn_hash(p))[1] for p in {list(paths)!r}]"
     )

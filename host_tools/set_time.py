@@ -1,0 +1,37 @@
+"""`tempnode set-time`: set the board's RTC to the host's UTC time.
+
+The firmware never trusts the RTC alone (it learns wall time from NTP or the cloud's `Date`
+header), but a set RTC gives readings a time before the first upload on a bench.
+`machine.RTC().datetime()` takes (year, month, day, weekday 0=Monday, hours, minutes, seconds,
+subseconds).
+"""
+
+import datetime
+
+from .device import DeviceError, add_dir_argument, add_port_argument, connect
+from .errors import UserError
+from .validate import default_port
+
+
+def rtc_tuple(now):
+    return (now.year, now.month, now.day, now.weekday(), now.hour, now.minute, now.second, 0)
+
+
+def run(args):
+    with connect(default_port(args)) as board:
+        now = datetime.datetime.now(datetime.UTC)
+        try:
+            before = board.eval("__import__('time').localtime()[:6]")
+            board.exec(f"import machine\nmachine.RTC().datetime({rtc_tuple(now)!r})")
+            after = board.eval("__import__('time').localtime()[:6]")
+        except DeviceError as exc:
+            raise UserError(f"the board on {board.port} cannot set its clock ({exc})") from None
+    show = "{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}".format
+    print(f"board clock was {show(*before)}, now {show(*after)} UTC")
+
+
+def register(subparsers):
+    p = subparsers.add_parser("set-time", help="set the board's RTC from this computer (UTC)")
+    add_dir_argument(p)
+    add_port_argument(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,53 @@
+"""`tempnode status`: the device's own `tempnode.status()` as a table.
+
+The firmware's REPL helper returns a dict (clock, Wi-Fi, last upload, spool, token state
+without the token, free heap, reset cause); nested dicts become dotted rows.
+"""
+
+import json
+
+from .device import DeviceError, add_dir_argument, add_port_argument, connect
+from .errors import UserError
+from .validate import default_port
+
+STATUS_CODE = "import json, tempnode\nprint(json.dumps(tempnode.status()))"
+
+
+def rows(status, prefix=""):
+    for key in sorted(status):
+        value = status[key]
+        if isinstance(value, dict):
+            yield from rows(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", "-" if value is None else str(value)
+
+
+def format_table(status):
+    found = list(rows(status))
+    width = max((len(k) for k, _ in found), default=0)
+    return "\n".join(f"{key.ljust(width)}  {value}" for key, value in found)
+
+
+def read_status(board):
+    try:
+        out = board.exec(STATUS_CODE)
+    except DeviceError as exc:
+        raise UserError(
+            f"the board on {board.port} could not give its status ({exc}): "
+            "deploy the firmware with `tempnode deploy`"
+        ) from None
+    # Lines before the JSON are what status() itself printed.
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run(args):
+    with connect(default_port(args)) as board:
+        status = read_status(board)
+    print(format_table(status) if isinstance(status, dict) else status)
+
+
+def register(subparsers):
+    p = subparsers.add_parser("status", help="show the device's tempnode.status() as a table")
+    add_dir_argument(p)
+    add_port_argument(p)
+    p.set_defaults(func=run)
