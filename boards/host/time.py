@@ -8,6 +8,12 @@ the next boot of the board and the dev cloud, which checks token lifetimes again
 Ticks wrap at 2**30 like on esp32/rp2/esp8266, and start at `TEMPNODE_TICKS_START` (default 0),
 so wrap handling is exercised. The RTC (`time.time()`) reads virtual time plus
 `TEMPNODE_RTC_ERROR_S` seconds, like a board whose clock was never set after a power cut.
+
+Virtual time has microsecond precision: the simulated 1-Wire bus spends its bus time with
+`advance_us` (a reset is 960 us, a slot 70 us); whole milliseconds are published to the offset
+file. With `TEMPNODE_VCLOCK_STILL=1` real time does not flow into virtual time at all: only
+sleeps and bus time move it, so a test can assert exact durations (not for use with a shared
+`TEMPNODE_VCLOCK` file, whose readers add real time).
 """
 
 import os
@@ -22,11 +28,13 @@ _TICKS_HALF = _TICKS_PERIOD >> 1
 _offset_path = os.getenv("TEMPNODE_VCLOCK")
 _offset_file = None
 _offset_ms = 0
+_offset_sub_us = 0  # 0..999: the part of the offset below a millisecond
 _rtc_error_ms = int(os.getenv("TEMPNODE_RTC_ERROR_S") or 0) * 1000
+_still_us = _host.time_ns() // 1000 if os.getenv("TEMPNODE_VCLOCK_STILL") == "1" else None
 
 
-def _real_ms():
-    return _host.time_ns() // 1000000
+def _real_us():
+    return _host.time_ns() // 1000 if _still_us is None else _still_us
 
 
 def _load_offset():
@@ -50,9 +58,14 @@ def _publish():
         _offset_file.flush()
 
 
+def virtual_us():
+    """Virtual Unix time in microseconds."""
+    return _real_us() + _offset_ms * 1000 + _offset_sub_us
+
+
 def virtual_ms():
     """Virtual Unix time in milliseconds."""
-    return _real_ms() + _offset_ms
+    return virtual_us() // 1000
 
 
 def advance_ms(ms):
@@ -61,6 +74,15 @@ def advance_ms(ms):
     if ms > 0:
         _offset_ms += ms
         _publish()
+
+
+def advance_us(us):
+    """Move virtual time forward by `us` (bus time of the simulated hardware)."""
+    global _offset_sub_us
+    if us > 0:
+        total_us = _offset_sub_us + us
+        _offset_sub_us = total_us % 1000
+        advance_ms(total_us // 1000)
 
 
 _load_offset()
@@ -72,7 +94,7 @@ def ticks_ms():
 
 
 def ticks_us():
-    return ((virtual_ms() - _boot_ms) * 1000) & _TICKS_MASK
+    return (virtual_us() - _boot_ms * 1000) & _TICKS_MASK
 
 
 ticks_cpu = ticks_us
@@ -91,7 +113,7 @@ def sleep_ms(ms):
 
 
 def sleep_us(us):
-    advance_ms(int(us) // 1000)
+    advance_us(int(us))
 
 
 def sleep(seconds):
