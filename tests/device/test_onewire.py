@@ -1,0 +1,75 @@
+# The bus seam on the simulated board: `_onewire` primitives, bus time, AN187 ROM search.
+import time
+
+import onewire_sim
+from sensor_board import board_bus, ds18b20
+from tempnode.onewire_bus import crc8
+from tempnode.onewire_search import search
+
+ENV = {"TEMPNODE_VCLOCK_STILL": "1"}
+
+
+def test_presence_and_an_idle_line_read_through_micropythons_onewire_api():
+    _, bus = board_bus({"sensors": [ds18b20(1, 20.0)]})
+    assert bus.reset() is True
+    _, empty = board_bus({"sensors": []})
+    assert empty.reset() is False
+    assert empty.read_bit() == 1  # nobody pulls the line: the pull-up reads 1
+
+
+def test_bus_time_moves_the_virtual_clock_by_an126_standard_speed():
+    _, bus = board_bus({"sensors": [ds18b20(1, 20.0)]})
+    start = time.ticks_us()
+    bus.reset()  # 960 us
+    bus.write_byte(0xCC)  # 8 slots of 70 us
+    bus.read_bit()
+    assert time.ticks_diff(time.ticks_us(), start) == 960 + 9 * 70
+
+
+def test_read_rom_returns_the_rom_byte_0_first():
+    sim, bus = board_bus({"sensors": [{"rom": "28ff4a1b02170345"}]})
+    bus.reset()
+    bus.write_byte(0x33)
+    rom = bytearray(8)
+    bus.read_into(rom)
+    assert rom.hex() == "28ff4a1b02170345"
+
+
+def test_search_finds_all_64_devices_with_valid_roms():
+    sensors = [ds18b20(0x10000 * i + 7 * i + 1, 20.0) for i in range(64)]
+    sim, bus = board_bus({"sensors": sensors})
+    found = search(bus)
+    assert len(found) == 64
+    assert sorted(r.hex() for r in found) == sorted(d.rom_hex() for d in sim.devices)
+    for rom in found:
+        assert crc8(rom) == 0
+
+
+def test_search_skips_a_rom_with_a_bad_crc_and_finds_the_rest():
+    good = [ds18b20(i + 1, 20.0) for i in range(5)]
+    bad = {"rom": "2800000000000300"}  # byte 7 is not the CRC of bytes 0-6
+    assert crc8(bytes.fromhex(bad["rom"])) != 0
+    sim, bus = board_bus({"sensors": good[:2] + [bad] + good[2:]})
+    found = [r.hex() for r in search(bus)]
+    assert bad["rom"] not in found
+    assert sorted(found) == sorted(onewire_sim.Device(s, 1).rom_hex() for s in good)
+
+
+def test_search_on_an_empty_or_shorted_bus_finds_nothing():
+    _, bus = board_bus({"sensors": []})
+    assert search(bus) == []
+    shorted = {"sensors": [ds18b20(1, 20.0)], "bus_faults": [{"kind": "bus_short"}]}
+    _, bus = board_bus(shorted)
+    assert bus.reset() is True  # a line held low looks like a presence pulse
+    assert search(bus) == []  # ... and reads as the all-zero ROM, whose CRC is 0
+
+
+def test_search_finds_every_family():
+    sensors = [
+        {"family": "28", "serial": "000000000001"},
+        {"family": "22", "serial": "000000000002"},
+        {"family": "10", "serial": "000000000003"},
+        {"family": "3b", "serial": "000000000004"},
+    ]
+    _, bus = board_bus({"sensors": sensors})
+    assert sorted(r[0] for r in search(bus)) == [0x10, 0x22, 0x28, 0x3B]

@@ -1,0 +1,65 @@
+# The example scenarios, loaded the way the simulated board does it: TEMPNODE_SCENARIO names the
+# file, `_onewire` builds the bus on first use, scenario time starts then.
+import os
+import time
+
+import _onewire
+from tempnode.clock import Clock
+from tempnode.onewire_bus import MicroPythonLine, OneWire
+from tempnode.sensors import SensorBank
+
+ENV = {"TEMPNODE_VCLOCK_STILL": "1"}
+SCENARIOS = __file__.rsplit("/", 2)[0] + "/scenarios/"
+
+
+def run(name, every_s, until_s):
+    """Cycles every `every_s` scenario seconds; [(t_s, {rom: (c, error)})]."""
+    os.putenv("TEMPNODE_SCENARIO", SCENARIOS + name)
+    sim = _onewire.bus()
+    config = {d.rom_hex(): {"label": d.rom_hex()[-4:]} for d in sim.devices}
+    bank = SensorBank(OneWire(MicroPythonLine(4)), Clock(), config)
+    history = []
+    while True:
+        t_s = sim.scenario_us(sim.clock.now_us()) / 1000000
+        if t_s >= until_s:
+            return sim, history
+        history.append((t_s, {r.rom_hex: (r.c, r.error) for r in bank.read_cycle()}))
+        time.sleep_ms(every_s * 1000)
+
+
+def test_basic_scenario_reads_every_family_along_its_curve():
+    sim, history = run("sensors_basic.json", 600, 4 * 3600)
+    tank, fridge, outside, kiln = (d.rom_hex() for d in sim.devices)
+    for t_s, results in history:
+        assert all(error is None for _, error in results.values()), results
+        assert 18.5 <= results[tank][0] <= 23.5
+        assert results[fridge][0] == (4.0 if t_s < 3600 else 5.5 if t_s < 7200 else 3.25)
+        assert abs(results[outside][0] - (-5.0 + 20.0 * t_s / 43200)) <= 0.1
+        assert results[kiln][0] == 250.5
+
+
+def test_fault_scenario_gives_each_reason_in_its_window_and_values_outside():
+    sim, history = run("sensors_faults.json", 5, 260)
+    crc, absent, power_on, clone, hot, thermo = (d.rom_hex() for d in sim.devices)
+    windows = (
+        (crc, 30, 60, "crc", 20.0),
+        (absent, 60, 120, "absent", 21.0),
+        (power_on, 120, 150, "power_on_value", 22.0),
+        (thermo, 150, 180, "fault", 300.0),
+    )
+    for t_s, results in history:
+        if 200 <= t_s < 230:
+            assert {error for _, error in results.values()} == {"bus_short"}, (t_s, results)
+            continue
+        if t_s + 1 >= 200 and t_s < 231:
+            continue  # a cycle that straddles the edge of the short
+        assert results[hot] == (None, "range")
+        assert results[clone] == (23.0, None)
+        for rom, start, end, reason, value in windows:
+            inside = start + 1 < t_s < end - 1
+            outside = t_s + 1 < start or t_s > end + 1
+            if inside:
+                assert results[rom] == (None, reason), (t_s, rom, results[rom])
+            elif outside:
+                assert results[rom] == (value, None), (t_s, rom, results[rom])
+    assert sim.device(clone).conversions > 0
