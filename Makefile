@@ -9,6 +9,9 @@ BOARDS := $(basename $(notdir $(wildcard boards/*.json)))
 STUB_PINS := micropython-stdlib-stubs==1.29.0.post2
 ESP32_STUBS := micropython-esp32-stubs==1.29.0.post1
 RP2_STUBS := micropython-rp2-stubs==1.29.0.post1
+# Adafruit's 1-Wire drivers for tests/test_adafruit_crosscheck.py, installed --no-deps: their
+# declared dependency Adafruit-Blinka is not needed off a board (tests/sensor_sim.py fakes it).
+ADAFRUIT_PINS := adafruit-circuitpython-onewire==2.0.14 adafruit-circuitpython-ds18x20==1.4.9
 
 .PHONY: venv test demo build lint typecheck pytest clean
 
@@ -21,6 +24,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS)/esp32 --upgrade $(ESP32_STUBS) $(STUB_PINS)
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS)/rp2 --upgrade $(RP2_STUBS) $(STUB_PINS)
+	$(BIN)/pip install --quiet --no-deps $(ADAFRUIT_PINS)
 	touch $@
 
 test: venv lint typecheck build pytest
