@@ -89,7 +89,7 @@ def _pairs(values, what):
 
 def _ask_wifi(w, args):
     networks = _pairs(args.wifi, "--wifi")
-    while not networks and w.interactive:
+    while w.interactive and not args.wifi:
         ssid = w.ask("Wi-Fi network name (empty when done)", None, default="")
         if not ssid:
             break
@@ -146,7 +146,7 @@ def _read_ca(path):
 
 def _ask_sensors(w, args):
     entries = _pairs(args.sensor, "--sensor")
-    while not entries and w.interactive:
+    while w.interactive and not args.sensor:
         rom = w.ask("Sensor ROM, 16 hex digits (empty when done)", None, default="")
         if not rom:
             break

@@ -181,8 +181,8 @@ def via_speckle(cloud, read=input, out=print):
     return credential_from(reply)
 
 
-def via_paste(read=sys.stdin.readline):
-    text = read().strip()
+def via_paste():
+    text = sys.stdin.readline().strip()
     if text.startswith("{"):
         try:
             credential = json.loads(text)

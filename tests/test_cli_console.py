@@ -1,0 +1,129 @@
+"""logs, status, set-time, provision and run against the virtual board; and a scan of everything
+the CLI printed for the secrets it handled."""
+
+import io
+import json
+
+import pytest
+from board_fixtures import (  # noqa: F401 - pytest fixtures
+    CLIENT_SECRET,
+    WIFI_PASSWORD,
+    board,
+    ca_pem,
+    device_folder,
+)
+
+from host_tools import console, provision
+from host_tools.cli import main
+from host_tools.device import connect
+
+REFRESH_TOKEN = "rt-91c2f0aa55e4-pasted"
+
+
+def start_printing(port, lines):
+    """Leave a program running on the board that prints `lines` (after `logs` has opened the
+    port: opening a serial port discards what came before), one every 50 ms."""
+    code = "import time\ntime.sleep_ms(300)\n"
+    code += "for line in %r:\n    print(line)\n    time.sleep_ms(50)\n" % (lines,)
+    with connect(port) as b:
+        b.transport.exec_raw_no_follow(code)
+
+
+def test_logs_relays_the_console_without_resetting_and_masks_secrets(board, device_folder):  # noqa: F811
+    start_printing(board.port, ["reading 1", f"oops wifi={WIFI_PASSWORD}", "reading 2"])
+    out = io.BytesIO()
+    console.follow(board.port, device_folder, seconds=1.5, out=out)
+    text = out.getvalue().decode()
+    assert "reading 1\r\n" in text and "reading 2\r\n" in text
+    assert "oops wifi=[secret]" in text
+    assert WIFI_PASSWORD not in text
+    assert board.boots == 1, "logs must not reset the board"
+
+
+def test_masker_catches_a_secret_split_across_reads():
+    masker = console.Masker([b"topsecret"])
+    shown = masker.feed(b"a tops") + masker.feed(b"ecret b") + masker.flush()
+    assert shown == b"a [secret] b"
+
+
+def test_status_without_the_firmware_says_what_to_do(board, tmp_path, capsys):  # noqa: F811
+    assert main(["status", "--dir", str(tmp_path), "--port", board.port]) == 2
+    err = capsys.readouterr().err
+    assert "could not give its status" in err and "tempnode deploy" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_status_table_flattens_nested_fields():
+    table = provision_free_table({"wifi": {"rssi": -61, "up": True}, "spool": 3, "x": None})
+    assert table.splitlines() == [
+        "spool      3",
+        "wifi.rssi  -61",
+        "wifi.up    True",
+        "x          -",
+    ]
+
+
+def provision_free_table(status):
+    from host_tools.status import format_table
+
+    return format_table(status)
+
+
+def test_set_time_on_a_board_without_an_rtc_is_a_clear_error(board, tmp_path, capsys):  # noqa: F811
+    assert main(["set-time", "--dir", str(tmp_path), "--port", board.port]) == 2
+    assert "cannot set its clock" in capsys.readouterr().err
+
+
+def test_provision_paste_writes_the_credential_atomically(board, device_folder, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("sys.stdin", io.StringIO(REFRESH_TOKEN + "\n"))
+    args = ["provision", "--dir", str(device_folder), "--port", board.port, "--via", "paste"]
+    assert main(args) == 0
+    stored = json.loads((board.workdir / "credential.json").read_text())
+    assert stored == {"kind": "refresh_token", "refresh_token": REFRESH_TOKEN}
+    assert not (board.workdir / "credential.json.tmp").exists()
+
+
+def test_token_replies_become_credentials_in_the_store_format():
+    standard = {"access_token": "a", "refresh_token": "r", "expires_in": 60}
+    assert provision.credential_from(standard) == {
+        "kind": "refresh_token",
+        "refresh_token": "r",
+        "access_token": "a",
+        "expires_in": 60,
+    }
+    speckle = provision.credential_from({"token": "a", "refreshToken": "r"})
+    assert speckle["kind"] == "refresh_token" and speckle["refresh_token"] == "r"
+    spark = provision.credential_from({"access_token": "a", "expires_in": 7776000})
+    assert spark == {"kind": "access_token", "access_token": "a", "expires_in": 7776000}
+
+
+def test_nothing_the_cli_prints_holds_a_secret(board, device_folder, capfd, monkeypatch):  # noqa: F811
+    port = ["--dir", str(device_folder), "--port", board.port]
+    monkeypatch.setattr("sys.stdin", io.StringIO(REFRESH_TOKEN + "\n"))
+    results = [
+        main(["validate", "--dir", str(device_folder)]),
+        main(["deploy"] + port),
+        main(["deploy"] + port),
+        main(["provision", "--via", "paste"] + port),
+        main(["status"] + port),
+        main(["set-time"] + port),
+        main(["run", "--seconds", "0.5"] + port),
+    ]
+    assert results == [0, 0, 0, 0, 2, 2, 0]
+    printed = "".join(capfd.readouterr())
+    assert "deployed to" in printed
+    for secret in (WIFI_PASSWORD, CLIENT_SECRET, REFRESH_TOKEN):
+        assert secret not in printed
+    # The board does hold them: the scan would have seen them had they leaked.
+    held = (board.workdir / "secrets.json").read_text() + (
+        board.workdir / "credential.json"
+    ).read_text()
+    assert WIFI_PASSWORD in held and CLIENT_SECRET in held and REFRESH_TOKEN in held
+
+
+@pytest.mark.parametrize("via", ["device-flow", "password", "speckle", "paste", "on-device"])
+def test_every_provision_way_is_offered(via):
+    from host_tools.cli import make_parser
+
+    args = make_parser().parse_args(["provision", "--via", via])
+    assert args.via == via
