@@ -1,11 +1,17 @@
 """Simulated flash chip for the host board: a block device littlefs can be mounted on.
 
-It counts block writes and erases (flash wear), can cut the power at any write (the write is
-left half done, as a real interrupted program is), and can be kept in a host file between runs.
+It counts block writes and erases (flash wear) and can cut the power at any write: that write
+is left half done, as a real interrupted program is, and every later access fails the same way
+(code still running on a dying board, such as a `finally` closing a file, changes nothing the
+next boot finds). The image lives
+in RAM (tests) or, with `SimFlash.open`, in a host file that every write and erase goes to at
+once, so a SIGKILL keeps exactly what was written; it is then never held in the Python heap, so
+the board's heap figures are the firmware's own.
 The block protocol is MicroPython's extended one (docs: "os -- Block devices"):
 `readblocks`/`writeblocks` with an offset, `ioctl` 4 (count), 5 (size), 6 (erase).
 """
 
+import io
 import os
 
 _IOCTL_BLOCK_COUNT = 4
@@ -17,49 +23,67 @@ class PowerCut(Exception):
     """Raised by the write that the power cut interrupted."""
 
 
+def _raise_power_cut():
+    raise PowerCut("power cut during a flash write")
+
+
 class SimFlash:
-    def __init__(self, block_size=4096, block_count=256, image=None):
+    """`image`: the chip's bytes (blank, all 0xFF, when None); `store`: a file holding them."""
+
+    def __init__(self, block_size=4096, block_count=256, image=None, store=None):
         self.block_size = block_size
         self.block_count = block_count
-        self.data = (
-            bytearray(image)
-            if image is not None
-            else bytearray(b"\xff" * (block_size * block_count))
-        )
+        if store is None:
+            store = io.BytesIO(image if image is not None else _blank(block_size * block_count))
+        self._store = store
+        self._erased = _blank(block_size)
         self.writes = 0
         self.erases = 0
+        self.powered = True
         self._writes_until_cut = -1
+        self._on_cut = _raise_power_cut
 
     @classmethod
-    def load(cls, path, block_size=4096):
-        with open(path, "rb") as f:
-            image = f.read()
-        return cls(block_size, len(image) // block_size, image)
+    def open(cls, path, block_size, block_count):
+        """Write-through flash in host file `path`, created blank (erased) when missing."""
+        try:
+            os.stat(path)
+        except OSError:
+            with open(path, "wb") as f:
+                blank = _blank(block_size)
+                for _ in range(block_count):
+                    f.write(blank)
+        return cls(block_size, block_count, store=open(path, "r+b"))
 
-    def save(self, path):
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(self.data)
-        os.rename(tmp, path)
+    @property
+    def data(self):
+        """A copy of the whole image."""
+        self._store.seek(0)
+        return self._store.read()
 
-    def cut_power_after(self, writes):
-        """The `writes`+1-th write from now is interrupted half way and raises PowerCut."""
+    def cut_power_after(self, writes, on_cut=None):
+        """The `writes`+1-th write from now is interrupted half way; then that write and every
+        later access call `on_cut()`, which must raise (default: PowerCut)."""
         self._writes_until_cut = writes
+        self._on_cut = on_cut or _raise_power_cut
 
     def readblocks(self, block, buf, offset=0):
-        start = block * self.block_size + offset
-        buf[:] = self.data[start : start + len(buf)]
+        self._require_power()
+        self._store.seek(block * self.block_size + offset)
+        self._store.readinto(buf)
 
     def writeblocks(self, block, buf, offset=None):
-        start = block * self.block_size + (offset or 0)
+        self._require_power()
+        self._store.seek(block * self.block_size + (offset or 0))
         if self._writes_until_cut == 0:
-            self._writes_until_cut = -1
-            half = len(buf) // 2
-            self.data[start : start + half] = buf[:half]
-            raise PowerCut("power cut during a flash write")
-        if self._writes_until_cut > 0:
+            self.powered = False
+            buf = memoryview(buf)[: len(buf) // 2]
+        elif self._writes_until_cut > 0:
             self._writes_until_cut -= 1
-        self.data[start : start + len(buf)] = buf
+        # A host file written here is in the OS at once (MicroPython's posix files are not
+        # buffered), which is what a SIGKILL spares; no fsync: the host's own power is not ours.
+        self._store.write(buf)
+        self._require_power()
         self.writes += 1
 
     def ioctl(self, op, arg):
@@ -68,8 +92,17 @@ class SimFlash:
         if op == _IOCTL_BLOCK_SIZE:
             return self.block_size
         if op == _IOCTL_BLOCK_ERASE:
-            start = arg * self.block_size
-            self.data[start : start + self.block_size] = b"\xff" * self.block_size
+            self._require_power()
+            self._store.seek(arg * self.block_size)
+            self._store.write(self._erased)
             self.erases += 1
             return 0
         return None
+
+    def _require_power(self):
+        if not self.powered:
+            self._on_cut()
+
+
+def _blank(size):
+    return b"\xff" * size
