@@ -75,7 +75,10 @@ _FAULT_KINDS = ("crc", "absent", "power_on_reset", "unpollable", "thermocouple")
 
 
 def crc8(data, crc=0):
-    """Dallas/Maxim CRC8 (AN27): x^8+x^5+x^4+1, LSB first."""
+    """Dallas/Maxim CRC8 (AN27): x^8+x^5+x^4+1, LSB first.
+
+    The simulated hardware keeps its own copy rather than importing the firmware's: a bug in
+    the device under test must not be mirrored by the bench it is tested on."""
     for byte in data:
         crc ^= byte
         for _ in range(8):
@@ -478,8 +481,6 @@ class SimBus:
             self.bus_faults.append(_window(fault))
         self.t0_us = clock.now_us() if t0_us is None else t0_us
         self._active = []
-        self.resets = 0
-        self.slots = 0
 
     def scenario_us(self, now):
         return now - self.t0_us
@@ -506,7 +507,6 @@ class SimBus:
     def reset(self):
         """A reset pulse; True when something pulled the line low in the presence window."""
         self.clock.advance_us(RESET_US)
-        self.resets += 1
         now = self.clock.now_us()
         if self._shorted(now):
             return True
@@ -516,7 +516,6 @@ class SimBus:
 
     def write_bit(self, bit):
         self.clock.advance_us(SLOT_US)
-        self.slots += 1
         now = self.clock.now_us()
         if self._shorted(now):
             return
@@ -531,7 +530,6 @@ class SimBus:
 
     def read_bit(self):
         self.clock.advance_us(SLOT_US)
-        self.slots += 1
         now = self.clock.now_us()
         if self._shorted(now):
             return 0

@@ -32,6 +32,7 @@ CRC = "crc"
 POWER_ON_VALUE = "power_on_value"
 FAULT = "fault"
 RANGE = "range"
+REASONS = (CRC, ABSENT, POWER_ON_VALUE, BUS_SHORT, RANGE, FAULT)
 
 _SCRATCHPAD_POWER_ON_COUNT = const(0x0C)
 _MAX_CONVERSION_9BIT_US = const(93750)
@@ -88,10 +89,6 @@ def _all(pad, value):
 
 def supported(family):
     return family in FAMILIES
-
-
-def part_name(family):
-    return FAMILIES[family][0]
 
 
 def has_resolution(family):

@@ -95,7 +95,6 @@ class OneWire:
     """Bus operations on a line: resets, ROM selection, buffer transfers."""
 
     def __init__(self, line):
-        self.line = line
         self.reset = line.reset
         self.read_bit = line.read_bit
         self.write_bit = line.write_bit
