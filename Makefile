@@ -13,7 +13,7 @@ RP2_STUBS := micropython-rp2-stubs==1.29.0.post1
 # declared dependency Adafruit-Blinka is not needed off a board (tests/sensor_sim.py fakes it).
 ADAFRUIT_PINS := adafruit-circuitpython-onewire==2.0.14 adafruit-circuitpython-ds18x20==1.4.9
 
-.PHONY: venv test demo build lint typecheck pytest clean
+.PHONY: venv test demo build lint typecheck pytest clean system-deps
 
 venv: $(VENV)/.installed
 
@@ -41,7 +41,14 @@ build: venv
 	@for b in $(BOARDS); do $(BIN)/tempnode build --board $$b --quiet || exit 1; done
 	@echo "built $(words $(BOARDS)) boards: $(BOARDS)"
 
-pytest: venv
+# Debian's chromium: the dev cloud's dashboard is checked in a real headless browser
+# (tests/test_cloud_dashboard.py). Installed once, on a fresh machine, without a manual step.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium)
+
+pytest: venv system-deps
 	$(BIN)/pytest
 
 demo: venv

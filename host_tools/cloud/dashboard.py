@@ -27,7 +27,8 @@ EVENT_COLOURS = {
     "device_code_denied": "#9467bd",
     "seq_conflict": "#e377c2",
 }
-WIDTH, PLOT_HEIGHT, MARGIN_LEFT, MARGIN_RIGHT = 960, 280, 60, 20
+WIDTH, PLOT_HEIGHT, MARGIN_LEFT, MARGIN_RIGHT = 960, 280, 60, 45
+LABEL_SPACING = 40  # px between two reason labels; closer crosses share one
 STYLE = (
     "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}"
     "section{margin-bottom:2.5em}h2{margin:.2em 0}.facts{color:#555}"
@@ -81,11 +82,71 @@ def _segments(points):
 
 
 def _series(rows):
-    """Readings by sensor, in time order; a no-reading reason ends a run."""
+    """Readings by (sensor, label), in time order."""
     by_sensor = {}
     for row in rows:
         by_sensor.setdefault((row["sensor"], row["label"] or row["sensor"]), []).append(row)
     return by_sensor
+
+
+def _split(sensor_rows):
+    """(runs of (t, c), gaps as (t0, t1), failed reads): a run ends at a gap or a failed read."""
+    runs, gaps, failed, current = [], [], [], []
+    for row in sensor_rows + [None]:
+        if row is not None and row["c"] is not None:
+            current.append((row["t"], row["c"]))
+            continue
+        more_runs, more_gaps = _segments(current)
+        runs += more_runs
+        gaps += more_gaps
+        current = []
+        if row is not None:
+            failed.append(row)
+    return runs, gaps, failed
+
+
+def _no_reading_mark(x, bottom, label, reason, with_text):
+    """A red cross on the time axis; hovering names the sensor and the reason."""
+    text = (
+        f"<text x='{x + 5:.1f}' y='{bottom - 14}' fill='#d62728'>{escape(reason)}</text>"
+        if with_text
+        else ""
+    )
+    return (
+        f"<g><title>{escape(label)}: no reading ({escape(reason)})</title>"
+        f"<text x='{x:.1f}' y='{bottom - 4}' fill='#d62728' text-anchor='middle'"
+        f" font-weight='bold'>&#215;</text>{text}</g>"
+    )
+
+
+def _sensor_svg(axis, y, top, bottom, colour, label, sensor_rows):
+    runs, gaps, failed = _split(sensor_rows)
+    parts = []
+    for start, end in gaps:
+        x0, x1 = axis.x(start), axis.x(end)
+        parts.append(
+            f"<rect x='{x0:.1f}' y='{top}' width='{max(1, x1 - x0):.1f}'"
+            f" height='{bottom - top}' fill='#bbb' opacity='0.25'><title>gap</title></rect>"
+            f"<text x='{(x0 + x1) / 2:.1f}' y='{top + 12}' fill='#777'"
+            " text-anchor='middle'>gap</text>"
+        )
+    for run in runs:
+        points = " ".join(f"{axis.x(t):.1f},{y(c):.1f}" for t, c in run)
+        parts.append(
+            f"<polyline points='{points}' fill='none' stroke='{colour}' stroke-width='2'/>"
+        )
+        if len(run) == 1:
+            parts.append(
+                f"<circle cx='{axis.x(run[0][0]):.1f}' cy='{y(run[0][1]):.1f}' r='3'"
+                f" fill='{colour}'/>"
+            )
+    last_label_x = -LABEL_SPACING
+    for row in failed:
+        x = axis.x(row["t"])
+        with_text = x - last_label_x >= LABEL_SPACING
+        last_label_x = x if with_text else last_label_x
+        parts.append(_no_reading_mark(x, bottom, label, row["error"], with_text))
+    return "".join(parts)
 
 
 def _readings_svg(rows):
@@ -113,44 +174,7 @@ def _readings_svg(rows):
             f"<span style='color:{colour}'>&#9632;</span> {escape(label)} "
             f"<small>({escape(sensor)})</small>"
         )
-        runs, gaps = [], []
-        current = []
-        for row in sensor_rows + [None]:
-            if row is None or row["c"] is None:
-                if current:
-                    more_runs, more_gaps = _segments(current)
-                    runs += more_runs
-                    gaps += more_gaps
-                current = []
-                if row is not None:
-                    x = axis.x(row["t"])
-                    parts.append(
-                        f"<g><title>{escape(label)}: no reading ({escape(row['error'])})</title>"
-                        f"<text x='{x:.1f}' y='{bottom - 4}' fill='#d62728' text-anchor='middle'"
-                        f" font-weight='bold'>&#215;</text>"
-                        f"<text x='{x + 5:.1f}' y='{bottom - 14}' fill='#d62728'>"
-                        f"{escape(row['error'])}</text></g>"
-                    )
-                continue
-            current.append((row["t"], row["c"]))
-        for start, end in gaps:
-            x0, x1 = axis.x(start), axis.x(end)
-            parts.append(
-                f"<rect x='{x0:.1f}' y='{top}' width='{max(1, x1 - x0):.1f}'"
-                f" height='{bottom - top}' fill='#bbb' opacity='0.25'><title>gap</title></rect>"
-                f"<text x='{(x0 + x1) / 2:.1f}' y='{top + 12}' fill='#777'"
-                " text-anchor='middle'>gap</text>"
-            )
-        for run in runs:
-            points = " ".join(f"{axis.x(t):.1f},{y(c):.1f}" for t, c in run)
-            parts.append(
-                f"<polyline points='{points}' fill='none' stroke='{colour}' stroke-width='2'/>"
-            )
-            if len(run) == 1:
-                t, c = run[0]
-                parts.append(
-                    f"<circle cx='{axis.x(t):.1f}' cy='{y(c):.1f}' r='3' fill='{colour}'/>"
-                )
+        parts.append(_sensor_svg(axis, y, top, bottom, colour, label, sensor_rows))
     parts.append(
         f"<line x1='{MARGIN_LEFT}' y1='{bottom}' x2='{WIDTH - MARGIN_RIGHT}' y2='{bottom}'"
         " stroke='#888'/>"

@@ -108,6 +108,13 @@ class _Issuing:
 
     TOKEN_ENDPOINT_AUTH_METHODS = _SECRET_METHODS
 
+    def authenticate_token_endpoint_client(self):
+        # Some grants (password) only set request.client after checking the user; the user
+        # check needs to know the client.
+        client = super().authenticate_token_endpoint_client()
+        self.request.client = client
+        return client
+
     def generate_token(
         self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True
     ):
@@ -119,6 +126,11 @@ class _Issuing:
         request.access_ttl_s = self.server.access_ttl(request, policy)
         if self.GRANT_TYPE == "refresh_token":
             include_refresh_token = policy["rotation"] != "off"
+        # Only a client that may use the refresh grant gets a refresh token (Spark 2014 and
+        # Usergrid have none: their renewal is a new token request).
+        include_refresh_token = include_refresh_token and request.client.check_grant_type(
+            "refresh_token"
+        )
         return super().generate_token(
             user=user,
             scope=scope,

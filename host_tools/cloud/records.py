@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 from authlib.oauth2.rfc8628 import DeviceCredentialMixin
 
-from .dialects import DIALECTS, ROTATIONS, SCOPE
+from .dialects import DEVICE_CODE, DIALECTS, ROTATIONS, SCOPE
 from .storage import check_digest, digest, hash_password
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -57,13 +57,13 @@ class Client(ClientMixin):
         return check_digest(client_secret, self.row["secret_hash"])
 
     def check_endpoint_auth_method(self, method, endpoint):
+        if method == "none":
+            # RFC 8628 §3.1/§3.4: a device may start and poll the device flow with just its
+            # client_id. The other grants never offer "none" (TOKEN_ENDPOINT_AUTH_METHODS).
+            return DEVICE_CODE in self.dialect.grant_types
         if endpoint == "token":
             return method in self.dialect.client_auth
-        # Device authorization (RFC 8628 §3.1) and revocation/introspection: the device's
-        # secret in Basic or in the form, or (device authorization) just its client_id.
-        return method in ("client_secret_basic", "client_secret_post") or (
-            method == "none" and endpoint == "device_authorization"
-        )
+        return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type):
         return response_type == "code" and "authorization_code" in self.dialect.grant_types

@@ -30,6 +30,7 @@ DISCARD_MAX = 16 * 1024 * 1024
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # so even a garbage request line gets a status line
     server_version = "tempnode-devcloud/1"
     timeout = IDLE_TIMEOUT_S
     error_content_type = "application/json"
@@ -96,27 +97,49 @@ class Handler(BaseHTTPRequestHandler):
             return json_response(500, {"error": "server_error"})
 
     def _read_body(self, limit):
-        """The request body, or None when the reply (411/413/400) was sent instead."""
-        length_header = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._send(_error(411, "Send the body with a Content-Length, not chunked."))
-            return None
+        """The request body, or None when the reply (413/400) was sent instead."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
         try:
-            length = int(length_header or 0)
+            length = int(self.headers.get("Content-Length") or 0)
             if length < 0:
                 raise ValueError
         except ValueError:
-            self.close_connection = True
-            self._send(_error(400, "Content-Length is not a byte count."))
-            return None
+            return self._refuse(400, "Content-Length is not a byte count.")
         if length > limit:
             if length <= DISCARD_MAX:
                 self._discard(length)
-            self.close_connection = True
-            self._send(_error(413, f"The body is {length} bytes; this endpoint takes {limit}."))
-            return None
+            return self._refuse(413, f"The body is {length} bytes; this endpoint takes {limit}.")
         return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self, limit):
+        """A chunked body (RFC 9112 §7.1). Past `limit` it is read on and thrown away (up to
+        DISCARD_MAX) so the client gets to read the 413."""
+        body, total = [], 0
+        try:
+            while True:
+                size = int(self.rfile.readline(100).split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline(1000).strip():
+                        pass  # trailer fields
+                    break
+                total += size
+                if total > DISCARD_MAX:
+                    break
+                chunk = self.rfile.read(size)
+                if total <= limit:
+                    body.append(chunk)
+                self.rfile.readline(3)
+        except ValueError:
+            return self._refuse(400, "The chunked body is malformed.")
+        if total > limit:
+            return self._refuse(413, f"The body is over {limit} bytes.")
+        return b"".join(body)
+
+    def _refuse(self, status, description):
+        self.close_connection = True
+        self._send(_error(status, description))
+        return None
 
     def _discard(self, length):
         while length > 0:
@@ -276,6 +299,8 @@ class CloudHTTPServer(ThreadingHTTPServer):
 
 
 def serve_in_thread(server):
-    thread = threading.Thread(target=server.serve_forever, name="tempnode-cloud", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="tempnode-cloud", daemon=True
+    )
     thread.start()
     return thread
