@@ -1,7 +1,8 @@
-"""`tempnode status`: the device's own `tempnode.status()` as a table.
+"""`tempnode status`: the device's state as a table.
 
-The firmware's REPL helper returns a dict (clock, Wi-Fi, last upload, spool, token state
-without the token, free heap, reset cause); nested dicts become dotted rows.
+`tempnode.state()` on the board returns a dict (clock, Wi-Fi, last upload, spool, token state
+without the token, free heap, reset cause; `tempnode.status()` prints the same at the REPL);
+nested dicts become dotted rows.
 """
 
 import json
@@ -10,7 +11,7 @@ from .device import DeviceError, add_dir_argument, add_port_argument, connect
 from .errors import UserError
 from .validate import default_port
 
-STATUS_CODE = "import json, tempnode\nprint(json.dumps(tempnode.status()))"
+STATUS_CODE = "import json, tempnode\nprint(json.dumps(tempnode.state()))"
 
 
 def rows(status, prefix=""):
@@ -32,9 +33,10 @@ def read_status(board):
     try:
         out = board.exec(STATUS_CODE)
     except DeviceError as exc:
+        missing = "named 'tempnode'" in str(exc) or "attribute 'state'" in str(exc)
+        hint = ": deploy the firmware with `tempnode deploy`" if missing else ""
         raise UserError(
-            f"the board on {board.port} could not give its status ({exc}): "
-            "deploy the firmware with `tempnode deploy`"
+            f"the board on {board.port} could not give its status ({exc}){hint}"
         ) from None
     # Lines before the JSON are what status() itself printed.
     return json.loads(out.strip().splitlines()[-1])
@@ -47,7 +49,7 @@ def run(args):
 
 
 def register(subparsers):
-    p = subparsers.add_parser("status", help="show the device's tempnode.status() as a table")
+    p = subparsers.add_parser("status", help="show the device's state as a table")
     add_dir_argument(p)
     add_port_argument(p)
     p.set_defaults(func=run)

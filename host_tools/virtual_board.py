@@ -23,7 +23,8 @@ between the two masters and makes the unix port behave like a board on a USB ser
 
 With `flash_image`, the process is the simulated board's boot ROM (`boards/host/launch.py`):
 littlefs mounted from a host file at `/`, boot.py and main.py run, then the REPL. Without it,
-it is a plain REPL whose filesystem is `workdir`.
+it is a plain REPL whose filesystem is `workdir`, with the simulated board's hardware modules
+(`boards/host`) importable after the files there.
 """
 
 import fcntl
@@ -110,7 +111,7 @@ class VirtualBoard:
         """The process that plays the board: the boot ROM on a flash image, or a plain REPL."""
         base = [micropython_binary(), "-X", f"heapsize={self.heapsize}"]
         if self.flash_image is None or not LAUNCHER.exists():
-            return base, {"MICROPYPATH": f"{self.workdir}:.frozen"}
+            return base, {"MICROPYPATH": f"{self.workdir}:{LAUNCHER.parent}:.frozen"}
         env = {"TEMPNODE_FLASH": str(self.flash_image), "MICROPYPATH": str(LAUNCHER.parent)}
         if skip_main:
             env["TEMPNODE_SKIP_MAIN"] = "1"

@@ -23,8 +23,9 @@ REFRESH_TOKEN = "rt-91c2f0aa55e4-pasted"
 def start_printing(port, lines):
     """Leave a program running on the board that prints `lines` (after `logs` has opened the
     port: opening a serial port discards what came before), one every 50 ms."""
-    code = "import time\ntime.sleep_ms(300)\n"
-    code += "for line in %r:\n    print(line)\n    time.sleep_ms(50)\n" % (lines,)
+    # utime: real time (the simulated board's `time` is virtual: its sleeps take no time).
+    code = "import utime\nutime.sleep_ms(300)\n"
+    code += "for line in %r:\n    print(line)\n    utime.sleep_ms(50)\n" % (lines,)
     with connect(port) as b:
         b.transport.exec_raw_no_follow(code)
 
@@ -127,3 +128,44 @@ def test_every_provision_way_is_offered(via):
 
     args = make_parser().parse_args(["provision", "--via", via])
     assert args.via == via
+
+
+def test_repl_is_an_interactive_terminal_on_the_board(board, tmp_path):  # noqa: F811
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_tools.cli", "repl", "--dir", str(tmp_path)]
+        + ["--port", board.port],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    seen = b""
+
+    def read_until(text, timeout=15):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                seen += os.read(master, 4096)
+        return text in seen
+
+    try:
+        assert read_until(b"Use Ctrl-] or Ctrl-x to exit this shell")
+        os.write(master, b"\r")
+        assert read_until(b">>> ")
+        os.write(master, b"print(6 * 7)\r")
+        assert read_until(b"42\r\n")
+        os.write(master, b"\x1d")  # Ctrl-]: leave the terminal
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+        os.close(slave)
