@@ -127,11 +127,6 @@ class CredentialStore:
         self.unsaved = True
         self.save()
 
-    def forget_access_token(self):
-        """The cloud rejected the access token: drop it (in memory; the next renewal rewrites)."""
-        self.data["access_token"] = None
-        self.received_ms = None
-
     def mark_needs_provisioning(self, reason):
         self._write(_updated(self.data, refreshing=False, needs_provisioning=reason))
 

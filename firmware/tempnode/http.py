@@ -56,6 +56,8 @@ _READ_SIZE = const(1024)
 BODY_MAX = const(16384)
 _DATE_TOLERANCE_S = const(2)
 _ETIMEDOUT = const(110)
+_IPPROTO_TCP = const(6)  # not exported by every port's socket module
+_TCP_NODELAY = const(1)
 _EAGAIN = const(11)
 
 _KEPT_HEADERS = (
@@ -197,6 +199,12 @@ class Session:
         family, kind, proto = self._address[0], self._address[1], self._address[2]
         self._raw = socket.socket(family, kind, proto)
         self._stream = self._raw
+        try:
+            # Headers and body go out in separate writes; with Nagle's algorithm the second
+            # waits for the ACK of the first, which a delayed-ACK peer holds up to 40 ms+.
+            self._raw.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+        except OSError:
+            pass  # a port that cannot set it still works, only slower
         self._set_timeout(deadline_ms)
         try:
             self._raw.connect(self._address[-1])

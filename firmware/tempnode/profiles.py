@@ -48,7 +48,7 @@ PROFILES = {
         "grants": _OAUTH2_GRANTS,
         "reply": _OAUTH2_REPLY,
         "expired": _BEARER_REJECTED,
-        "device_flow": ("/device_authorization", "readings"),
+        "device_flow": ("/oauth/device_authorization", "readings"),
         "ingest_path": "/api/v1/readings",
         "ingest_body": "json",
         "ack": "stored",

@@ -68,6 +68,7 @@ class TokenManager:
         self.renew_fraction = renew_fraction
         self.renewals = 0
         self._renew_at_ms = None
+        self._refused = None  # the access token the cloud last rejected
         self._retry = Backoff(_RETRY_BASE_MS, _RETRY_CAP_MS)
         self._dead = Backoff(_DEAD_FLOOR_MS, _DEAD_CAP_MS, _DEAD_FLOOR_MS)
         if store.needs_provisioning():
@@ -80,7 +81,8 @@ class TokenManager:
             store.save()
         if store.needs_provisioning():
             self._recover(session, deadline_ms)
-        if store.data.get("refreshing") or store.access_token() is None or self._due():
+        token = store.access_token()
+        if token is None or token == self._refused or store.data.get("refreshing") or self._due():
             self.renew(session, deadline_ms)
         return store.access_token()
 
@@ -88,7 +90,7 @@ class TokenManager:
         """The cloud rejected `token` (expired, revoked): renew, unless that already happened."""
         if token != self.store.access_token():
             return
-        self.store.forget_access_token()
+        self._refused = token
         self._renew_at_ms = None
         self.renew(session, deadline_ms)
 
@@ -120,7 +122,13 @@ class TokenManager:
             body = reply.json()
             body = body if isinstance(body, dict) else {}
             if 200 <= reply.status < 300:
-                return self._keep(body)
+                parsed = self._parse(body)
+                if parsed is not None:
+                    return self._keep(parsed)
+                if tries < _TRIES:
+                    continue  # a reply that cannot be read is as good as lost: same token
+                self._retry.failed(self.clock.monotonic_ms())
+                raise redact.LinkError("token renewal: the reply holds no access token")
             error = str(body.get("error") or body.get("err") or "HTTP %d" % reply.status)
             if reply.status == 429 or reply.status >= 500 or error in _TRANSIENT_ERRORS:
                 retry_after_ms = reply.retry_after_ms()
@@ -180,7 +188,10 @@ class TokenManager:
 
     def adopt(self, body):
         """Make a provisioning token reply (device flow) the stored credential."""
-        access, refresh, lifetime = self._parse(body)
+        parsed = self._parse(body)
+        if parsed is None:
+            raise redact.LinkError("the device flow's token reply holds no access token")
+        access, refresh, lifetime = parsed
         now = self.clock.monotonic_ms()
         kind = "refresh_token" if refresh else "access_token"
         fields = {"refresh_token": refresh, "access_token": access, "expires_in": lifetime}
@@ -189,8 +200,8 @@ class TokenManager:
         self._dead.succeeded()
         self._schedule(lifetime, now, "credential stored")
 
-    def _keep(self, body):
-        access, refresh, lifetime = self._parse(body)
+    def _keep(self, parsed):
+        access, refresh, lifetime = parsed
         if self.store.kind() != "refresh_token":
             refresh = None
         now = self.clock.monotonic_ms()
@@ -201,13 +212,13 @@ class TokenManager:
         self._schedule(lifetime, now, "token renewed")
 
     def _parse(self, body):
-        """(access token, refresh token or None, lifetime in s or None) of a token reply.
-        No new refresh token means keep the old one (RFC 6749 §6)."""
+        """(access token, refresh token or None, lifetime in s or None) of a token reply, or
+        None when it holds no access token. No new refresh token means keep the old one
+        (RFC 6749 §6)."""
         access_key, refresh_key, lifetime_key = self.profile["reply"]
         access = body.get(access_key)
         if not isinstance(access, str) or not access:
-            self._retry.failed(self.clock.monotonic_ms())
-            raise redact.LinkError("the token reply has no %s" % access_key)
+            return None
         refresh = body.get(refresh_key) if refresh_key else None
         refresh = refresh if isinstance(refresh, str) and refresh else None
         lifetime = lifetime_seconds(body.get(lifetime_key) if lifetime_key else None)
@@ -286,5 +297,7 @@ def _seconds(ms):
 
 
 def _span(ms):
+    if ms < 10000:
+        return "%.1f s" % (max(0, ms) / 1000)
     seconds = _seconds(ms)
     return "%d min" % (seconds // 60) if seconds >= 120 else "%d s" % seconds

@@ -72,7 +72,7 @@ def test_prints_the_code_polls_and_returns_the_tokens():
     )
     assert "device flow approved" == LINES[-1]
     start, poll = session.sent[0], session.sent[1]
-    assert start[1] == "/device_authorization" and b"scope=readings" in start[2]
+    assert start[1] == "/oauth/device_authorization" and b"scope=readings" in start[2]
     assert b"client_id=tempnode" in start[2]  # a public client names itself in the body
     assert b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code" in poll[2]
     assert len(blinks) >= 15  # about once a second over three 5 s waits
