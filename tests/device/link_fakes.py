@@ -35,9 +35,13 @@ class FakeSocket:
         self.sent = bytearray()
         self.closed = False
         self.timeouts = []
+        self.options = None
 
     def settimeout(self, seconds):
         self.timeouts.append(seconds)
+
+    def setsockopt(self, level, option, value):
+        self.options = (level, option, value)
 
     def connect(self, address):
         if isinstance(self.script, Exception):

@@ -49,6 +49,7 @@ def test_keep_alive_uses_one_connection_and_one_lookup_per_session():
     for _ in range(3):
         s.request("POST", "/api", b"x", soon(clock))
     assert (len(net.sockets), net.lookups, s.connections, s.requests) == (1, 1, 1, 3)
+    assert net.sockets[0].options == (6, 1, 1)  # TCP_NODELAY: headers and body never wait
     assert not net.sockets[0].closed
     s.close()
     assert net.sockets[0].closed
