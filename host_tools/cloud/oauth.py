@@ -181,6 +181,7 @@ class DeviceGrant(_Issuing, DeviceCodeGrant):
         return DeviceCode(row, self.server.clock.now())
 
     def query_user_grant(self, user_code):
+        # `user_code` is what DeviceCode.get_user_code() gave authlib: the stored digest.
         row = self.server.store.one("SELECT * FROM device_codes WHERE user_code = ?", user_code)
         if row["decision"] is None:
             return None
@@ -253,7 +254,7 @@ class DeviceAuthorization(DeviceAuthorizationEndpoint):
             "INSERT INTO device_codes (hash, user_code, client_id, scope, expires_at, interval_s)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             digest(data["device_code"]),
-            data["user_code"],
+            digest(data["user_code"]),
             client_id,
             scope or SCOPE,
             server.clock.now() + data["expires_in"],
@@ -599,7 +600,7 @@ def decide_user_code(oauth, user_code, approved, device_id=None):
     """Approve or deny a pending device-flow code; `device_id`, when given, must own it."""
     store = oauth.store
     row = store.one(
-        "SELECT * FROM device_codes WHERE user_code = ?", normalize_user_code(user_code)
+        "SELECT * FROM device_codes WHERE user_code = ?", digest(normalize_user_code(user_code))
     )
     if row is None or row["used"]:
         raise ValueError("There is no pending device login with this code.")

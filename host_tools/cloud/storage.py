@@ -1,9 +1,9 @@
 """SQLite storage for the dev cloud: devices, clients, tokens, codes, readings and events.
 
-Secrets are stored the way real servers store them: tokens, device codes, authorization codes
-and client secrets as SHA-256 digests (they are long random strings, so a plain digest is
-enough), passwords with scrypt. One connection serves every thread behind one lock: SQLite
-in memory only exists per connection, and the dev cloud's load is a handful of devices.
+Secrets are stored the way real servers store them: tokens, device and user codes,
+authorization codes and client secrets as SHA-256 digests (long random strings, so a plain
+digest is enough), passwords with scrypt. One connection serves every thread behind one lock:
+an in-memory SQLite database exists per connection, and the load is a handful of devices.
 """
 
 import hashlib
@@ -55,7 +55,7 @@ CREATE INDEX IF NOT EXISTS tokens_by_family ON tokens (family);
 CREATE INDEX IF NOT EXISTS tokens_by_device ON tokens (device_id);
 CREATE TABLE IF NOT EXISTS device_codes (
     hash TEXT PRIMARY KEY,
-    user_code TEXT NOT NULL UNIQUE,
+    user_code TEXT NOT NULL UNIQUE,  -- its digest too: it lets a person approve a login
     client_id TEXT NOT NULL,
     scope TEXT,
     expires_at REAL NOT NULL,
