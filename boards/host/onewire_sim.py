@@ -514,23 +514,31 @@ class SimBus:
         self._active = [d for d in self.devices if d.reset(now, t_us)]
         return bool(self._active)
 
-    def write_bit(self, bit):
-        self.clock.advance_us(SLOT_US)
-        now = self.clock.now_us()
-        if self._shorted(now):
-            return
-        t_us = self.scenario_us(now)
-        active = self._active
-        i = 0
-        while i < len(active):
-            if active[i].write(bit & 1, now, t_us):
-                i += 1
-            else:
-                active.pop(i)
-
     def read_bit(self):
-        self.clock.advance_us(SLOT_US)
-        now = self.clock.now_us()
+        return self._read_slot(self._spend_slots(1))
+
+    def write_bit(self, bit):
+        self._write_slot(bit & 1, self._spend_slots(1))
+
+    def read_byte(self):
+        now = self._spend_slots(8)
+        value = 0
+        for i in range(8):
+            value |= self._read_slot(now + i * SLOT_US) << i
+        return value
+
+    def write_byte(self, value):
+        now = self._spend_slots(8)
+        for i in range(8):
+            self._write_slot((value >> i) & 1, now + i * SLOT_US)
+
+    def _spend_slots(self, count):
+        """Move the clock by `count` slots (one clock call per byte, not per bit: speed under
+        MicroPython); returns the bus time at the end of the first of them."""
+        self.clock.advance_us(count * SLOT_US)
+        return self.clock.now_us() - (count - 1) * SLOT_US
+
+    def _read_slot(self, now):
         if self._shorted(now):
             return 0
         t_us = self.scenario_us(now)
@@ -539,15 +547,17 @@ class SimBus:
             level &= d.read(now, t_us)
         return level
 
-    def read_byte(self):
-        value = 0
-        for i in range(8):
-            value |= self.read_bit() << i
-        return value
-
-    def write_byte(self, value):
-        for i in range(8):
-            self.write_bit((value >> i) & 1)
+    def _write_slot(self, bit, now):
+        if self._shorted(now):
+            return
+        t_us = self.scenario_us(now)
+        active = self._active
+        i = 0
+        while i < len(active):
+            if active[i].write(bit, now, t_us):
+                i += 1
+            else:
+                active.pop(i)
 
 
 def build_bus(scenario, clock, t0_us=None):

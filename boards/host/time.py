@@ -30,11 +30,18 @@ _offset_file = None
 _offset_ms = 0
 _offset_sub_us = 0  # 0..999: the part of the offset below a millisecond
 _rtc_error_ms = int(os.getenv("TEMPNODE_RTC_ERROR_S") or 0) * 1000
-_still_us = _host.time_ns() // 1000 if os.getenv("TEMPNODE_VCLOCK_STILL") == "1" else None
+# Real time is the host's monotonic microsecond ticks (a small integer: the unix port's ticks
+# period is 2**62) anchored to Unix time once. Reading `time_ns()` each time would allocate a
+# big integer per call, and the simulated 1-Wire bus reads the clock at every 70 us slot.
+_real_base_us = _host.time_ns() // 1000
+_real_base_ticks = _host.ticks_us()
+_still_us = _real_base_us if os.getenv("TEMPNODE_VCLOCK_STILL") == "1" else None
 
 
 def _real_us():
-    return _host.time_ns() // 1000 if _still_us is None else _still_us
+    if _still_us is not None:
+        return _still_us
+    return _real_base_us + _host.ticks_diff(_host.ticks_us(), _real_base_ticks)
 
 
 def _load_offset():

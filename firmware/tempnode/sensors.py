@@ -177,6 +177,7 @@ class SensorBank:
         while not self.bus.read_bit():
             if clock.monotonic_ms() - start >= max_ms * 6 // 5:
                 return True
+            # A 1 ms pause between polls: the wait ends at most ~1 ms after the slowest device.
             clock.sleep_ms(_POLL_INTERVAL_MS)
         return False
 
