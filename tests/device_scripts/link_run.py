@@ -7,10 +7,12 @@
 #       (virtual time); "close" ends the upload session after each round.
 #   {"do": "provision"}      the device flow, as tempnode.provision() will run it
 #   {"do": "renew", "count": N}    N forced renewals in one session (the kill campaign)
-# It prints the link's console lines as they happen, one line per failed upload
-# ("upload failed: ..."), and at the end one line "SUMMARY <json>": readings taken, seqs
-# still kept, renewals, TLS handshakes, and the link's status. Every secret the firmware
-# registers with `tempnode.redact` is appended to `issued-secrets.txt` for the secret scan.
+# Unconfirmed readings and the last seq are kept in logger-state.json between runs, as a
+# spool keeps them across a reboot. It prints the link's console lines as they happen, one
+# line per failed upload ("upload failed: ..."), and at the end one line "SUMMARY <json>":
+# readings taken, seqs still kept, renewals, TLS handshakes, and the link's status. Every
+# secret the firmware registers with `tempnode.redact` is appended to `issued-secrets.txt`
+# for the secret scan.
 import json
 import sys
 import time
@@ -46,8 +48,13 @@ def stamp(line):
 CLOCK = Clock()
 plan = load("plan.json")
 link = CloudLink(load("config.json"), load("secrets.json"), CLOCK, ".")
-kept = []  # readings not confirmed yet: what a spool would hold
-taken = 0
+# Readings not confirmed yet (what a spool would hold) and the last seq, kept across runs.
+try:
+    state = load("logger-state.json")
+except OSError:
+    state = {"kept": [], "taken": 0}
+kept = state["kept"]
+taken = state["taken"]
 failures = 0
 
 
@@ -105,6 +112,8 @@ for step in plan["steps"]:
     elif step["do"] == "renew":
         renew(step)
 
+with open("logger-state.json", "w") as f:
+    f.write(json.dumps({"kept": kept, "taken": taken}))
 summary = {
     "taken": taken,
     "kept": [r["seq"] for r in kept],
