@@ -200,3 +200,29 @@ def test_random_bodies_on_every_route_never_break_the_server(
         assert reply.status_code < 500, (method, path, body, reply.text)
         statuses.add(reply.status_code)
     assert {200, 400, 401} <= statuses
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/admin/clock", b'{"offset_s": Infinity}'),
+        ("/admin/clock", b'{"offset_s": NaN}'),
+        ("/admin/lifetimes", b'{"access_ttl_s": 1e999}'),
+        ("/admin/devices", b'{"device_id": "x", "access_ttl_s": -1}'),
+        ("/admin/devices", b'{"device_id": "../etc", "profile": "oauth2"}'),
+        ("/admin/devices", b'{"device_id": "x", "profile": "aws"}'),
+        ("/admin/faults", b'{"kind": "reset", "count": 1e999}'),
+        ("/admin/device_codes", b'{"user_code": 5}'),
+    ],
+)
+def test_admin_input_that_would_break_the_clock_or_store_is_refused(
+    dev_cloud, web, no_tracebacks, path, body
+):
+    key = dev_cloud.running.cloud.admin_key
+    reply = web.post(
+        dev_cloud.url(path),
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    assert reply.status_code == 400, reply.text
+    assert dev_cloud.admin.clock()["offset_s"] == 0

@@ -89,7 +89,8 @@ def test_a_reading_from_an_earlier_boot_keeps_its_mono_ms_without_a_time(dev_clo
         (batch(reading(1), dropped=-3), "dropped"),
         ({**batch(reading(1)), "device": "logger-99"}, "'device' must be 'logger-01'"),
         ({"device": "logger-01", "readings": {"seq": 1}}, "'readings' must be a list"),
-        (batch(reading(1), reading(2, c=float("inf"))), "readings[1].c"),
+        (batch(reading(1), reading(2, c=float("inf"))), "not valid JSON"),
+        (batch(reading(2**63)), "readings[0].seq"),
     ],
 )
 def test_a_bad_batch_is_refused_whole_and_says_what_is_wrong(dev_cloud, post, bad, names):

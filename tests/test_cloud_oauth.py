@@ -192,6 +192,12 @@ def test_password_grant_on_the_host(dev_cloud, web):
         dev_cloud, web, device, grant_type="password", username="logger-01", password="wrong"
     )
     assert_oauth_error(wrong, 400, "invalid_grant")
+    rejected = dev_cloud.admin.events("logger-01", kind="rejected")[-1]
+    assert (rejected["grant"], rejected["reason"], rejected["where"]) == (
+        "password",
+        "invalid_grant",
+        "token",
+    )
 
 
 def test_a_wrong_client_secret_is_401_with_a_basic_challenge(dev_cloud, web):

@@ -16,7 +16,7 @@ from .records import (
     find_device,
     lifetimes,
 )
-from .web import HttpError, json_object, json_response, route
+from .web import HttpError, is_number, json_object, json_response, route
 
 ADMIN_BODY_LIMIT = 256 * 1024
 
@@ -142,7 +142,7 @@ def get_clock(cloud, request):
 
 def set_clock(cloud, request):
     offset = _body(request).get("offset_s")
-    if isinstance(offset, bool) or not isinstance(offset, int | float):
+    if not is_number(offset):
         raise HttpError(400, "invalid_request", "offset_s must be a number of seconds.")
     cloud.clock.offset_s = float(offset)
     cloud.oauth.event(None, "clock_offset", offset_s=offset)

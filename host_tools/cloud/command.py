@@ -79,52 +79,84 @@ def device_add(admin, args):
     )
 
 
-# (subcommand path, arguments, what it does): the admin subcommands as one table.
+def fault_add(admin, args):
+    options = {k: v for k, v in vars(args).items() if k in FAULT_OPTIONS and v is not None}
+    return admin.add_fault(args.endpoint, args.kind, **options)
+
+
+def clock(admin, args):
+    return admin.clock() if args.offset is None else admin.set_clock_offset(args.offset)
+
+
+# (words, help, argument groups, action(admin, args)): the admin subcommands as one table.
 ADMIN_COMMANDS = (
-    (("device", "add"), ("device_id", "profile", "lifetimes", "place", "out"), device_add),
-    (("device", "list"), (), lambda a, args: a.devices()),
-    (("device", "show"), ("device_id",), lambda a, args: a.device(args.device_id)),
-    (("device", "revoke"), ("device_id",), lambda a, args: {"revoked": a.revoke(args.device_id)}),
+    (
+        ("device", "add"),
+        "register a device and write its secrets and refresh credential",
+        ("device_id", "profile", "lifetimes", "place", "out"),
+        device_add,
+    ),
+    (("device", "list"), "list devices", (), lambda a, args: a.devices()),
+    (
+        ("device", "show"),
+        "one device: lifetimes, readings held, dropped count",
+        ("device_id",),
+        lambda a, args: a.device(args.device_id),
+    ),
+    (
+        ("device", "revoke"),
+        "revoke every token the device holds",
+        ("device_id",),
+        lambda a, args: {"revoked": a.revoke(args.device_id)},
+    ),
     (
         ("device", "expire"),
+        "make the device's tokens expire now",
         ("device_id", "which"),
         lambda a, args: {"expired": a.expire(args.device_id, args.which)},
     ),
     (
         ("device", "lifetimes"),
+        "set the device's token lifetimes and rotation",
         ("device_id", "lifetimes"),
         lambda a, args: a.set_lifetimes(args.device_id, **_lifetime_options(args)),
     ),
     (
         ("lifetimes",),
+        "set token lifetimes and rotation for every device",
         ("lifetimes",),
         lambda a, args: a.set_lifetimes(None, **_lifetime_options(args)),
     ),
-    (
-        ("clock",),
-        ("offset",),
-        lambda a, args: a.clock() if args.offset is None else a.set_clock_offset(args.offset),
-    ),
-    (
-        ("fault", "add"),
-        ("endpoint", "kind", "fault"),
-        lambda a, args: a.add_fault(
-            args.endpoint,
-            args.kind,
-            **{k: v for k, v in vars(args).items() if k in FAULT_OPTIONS and v is not None},
-        ),
-    ),
-    (("fault", "list"), (), lambda a, args: a.faults()),
+    (("clock",), "show the cloud's clock, or set its offset", ("offset",), clock),
+    (("fault", "add"), "inject a fault", ("endpoint", "kind", "fault"), fault_add),
+    (("fault", "list"), "list active faults", (), lambda a, args: a.faults()),
     (
         ("fault", "clear"),
+        "remove one fault or all",
         ("fault_id",),
         lambda a, args: {"cleared": a.clear_faults(args.fault_id)},
     ),
-    (("approve",), ("user_code",), lambda a, args: a.approve(args.user_code)),
-    (("deny",), ("user_code",), lambda a, args: a.deny(args.user_code)),
-    (("readings",), ("device_id",), lambda a, args: a.readings(args.device_id)),
+    (
+        ("approve",),
+        "approve a device-flow login",
+        ("user_code",),
+        lambda a, args: a.approve(args.user_code),
+    ),
+    (
+        ("deny",),
+        "deny a device-flow login",
+        ("user_code",),
+        lambda a, args: a.deny(args.user_code),
+    ),
+    (
+        ("readings",),
+        "the readings stored for a device",
+        ("device_id",),
+        lambda a, args: a.readings(args.device_id),
+    ),
     (
         ("events",),
+        "the event log (tokens issued, refreshed, rejected, revoked...)",
         ("device_opt", "kind_opt"),
         lambda a, args: a.events(args.device, args.kind_filter),
     ),
@@ -223,7 +255,7 @@ def register(subparsers):
     s.set_defaults(func=serve)
 
     groups = {}
-    for path, arguments, action in ADMIN_COMMANDS:
+    for path, what, arguments, action in ADMIN_COMMANDS:
         parent = commands
         for word in path[:-1]:
             if word not in groups:
@@ -232,6 +264,6 @@ def register(subparsers):
                     dest=f"cloud_{word}", required=True, metavar="COMMAND"
                 )
             parent = groups[word]
-        sub = parent.add_parser(path[-1], parents=[data_dir], help=(action.__doc__ or None))
+        sub = parent.add_parser(path[-1], parents=[data_dir], help=what)
         _add_arguments(sub, arguments)
         sub.set_defaults(func=_run_admin(action))

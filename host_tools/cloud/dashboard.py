@@ -14,7 +14,7 @@ from html import escape
 from .web import html_response
 
 GAP_FACTOR = 2.5
-MAX_POINTS = 5000
+MAX_POINTS = 20000  # the latest readings per device
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 EVENT_COLOURS = {
     "issued": "#2ca02c",

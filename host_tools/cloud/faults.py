@@ -10,6 +10,8 @@ import itertools
 import threading
 from dataclasses import asdict, dataclass, field
 
+from .web import is_number
+
 ENDPOINTS = ("token", "device_authorization", "revoke", "introspect", "ingest", "any")
 
 
@@ -55,7 +57,7 @@ def _number(spec, name, minimum, cast=float):
     value = spec.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+    if not is_number(value) or value < minimum:
         raise ValueError(f"{name} must be a number >= {minimum}")
     return cast(value)
 

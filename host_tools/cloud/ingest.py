@@ -5,7 +5,6 @@ Particle event whose `data` field holds the batch). A batch is checked whole bef
 is stored: one bad reading rejects the batch with a 4xx naming it, and stores nothing.
 """
 
-import json
 import math
 
 from authlib.oauth2.rfc6749.errors import MissingAuthorizationError, UnsupportedTokenTypeError
@@ -14,7 +13,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 
 from .dialects import DIALECTS, ERROR_REPLIES, MISSING_TOKEN
 from .records import find_device, find_token
-from .web import HttpError, form_fields, json_object, json_response
+from .web import HttpError, form_fields, json_object, json_response, strict_json
 
 MAX_BATCH_BYTES = 64 * 1024
 MAX_READINGS = 1000
@@ -87,7 +86,7 @@ def _batch_json(request, dialect):
     if fields.get("name") != PARTICLE_EVENT_NAME:
         raise HttpError(400, "invalid_request", f"The event name must be {PARTICLE_EVENT_NAME}.")
     try:
-        batch = json.loads(fields.get("data", ""))
+        batch = strict_json(fields.get("data", ""))
     except ValueError as exc:
         raise HttpError(400, "invalid_request", f"The event data is not valid JSON ({exc}).")
     if not isinstance(batch, dict):
@@ -102,8 +101,8 @@ def _bad(message):
 def _whole(value, name, required=True):
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        _bad(f"{name} must be a whole number >= 0.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        _bad(f"{name} must be a whole number from 0 to 2**63-1.")
     return value
 
 

@@ -90,6 +90,7 @@ class CloudRequest(OAuth2Request):
         self.payload = BasicOAuth2Payload(data)
         self.route = route or {}
         self.requested_ttl_ms = None  # Usergrid `ttl`
+        self.rejection = {}  # why a token request failed, beyond its OAuth2 error code
         self.device = None
         self.access_ttl_s = None
         self.issued = None
@@ -142,7 +143,7 @@ class _Issuing:
 
 class RefreshGrant(_Issuing, RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token):
-        return self.server.check_refresh_token(refresh_token, self.request.client)
+        return self.server.check_refresh_token(refresh_token, self.request)
 
     def authenticate_user(self, refresh_token):
         return find_device(self.server.store, refresh_token.device_id)
@@ -429,19 +430,17 @@ class OAuthServer(AuthorizationServer):
 
     # --- refresh token rotation ----------------------------------------------------------------
 
-    def check_refresh_token(self, refresh_token, client):
+    def check_refresh_token(self, refresh_token, request):
+        """The refresh token's record if it may be used; else None, with the reason noted on
+        the request for the event log."""
         now = self.clock.now()
         record = find_token(self.store, refresh_token, now, "refresh")
-        reason = self._refresh_problem(record, client, now)
+        reason = self._refresh_problem(record, request.client, now)
         if reason is None:
             return record
-        self.event(
-            record.device_id if record else client.device_id,
-            "rejected",
-            where="token",
-            reason=reason,
-            token_id=record.id if record else None,
-        )
+        request.rejection = {"reason": reason, "token_id": record.id if record else None}
+        if record:
+            request.rejection["device"] = record.device_id
         return None
 
     def _refresh_problem(self, record, client, now):

@@ -14,6 +14,7 @@ from authlib.oauth2.rfc8628 import DeviceCredentialMixin
 
 from .dialects import DEVICE_CODE, DIALECTS, ROTATIONS, SCOPE
 from .storage import check_digest, digest, hash_password
+from .web import is_number
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PATH_PART = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -190,7 +191,7 @@ def check_lifetimes(values):
             if value not in ROTATIONS:
                 raise ValueError(f"rotation must be one of {', '.join(ROTATIONS)}")
             checked[key] = value
-        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        elif not is_number(value) or value < 0:
             raise ValueError(f"{key} must be a number of seconds >= 0 (0: never expires)")
         else:
             checked[key] = value

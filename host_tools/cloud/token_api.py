@@ -42,6 +42,26 @@ def _requested_ttl_ms(body):
     return ttl
 
 
+# Device-flow polling answers that are not a refusal (RFC 8628 §3.5).
+STILL_WAITING = ("authorization_pending", "slow_down")
+
+
+def _log_rejection(cloud, oauth_request, error):
+    """One `rejected` event per refused token request: the OAuth2 error, or a finer reason."""
+    details = dict(oauth_request.rejection)
+    client = oauth_request.client
+    device = details.pop("device", client.device_id if client else None)
+    cloud.oauth.event(
+        device,
+        "rejected",
+        where="token",
+        grant=oauth_request.payload.grant_type,
+        client=client.client_id if client else None,
+        reason=details.pop("reason", error),
+        **details,
+    )
+
+
 def _reply(status, body, headers):
     """authlib's (status, body, headers): its headers carry JSON, no-store, WWW-Authenticate."""
     return Response(status, encode_json(body), list(headers))
@@ -75,6 +95,8 @@ def _token_reply(cloud, request, path_dialect):
         status, body, headers = cloud.oauth.create_token_response(oauth_request)
     client = oauth_request.client
     dialect = client.dialect if client else path_dialect
+    if status != 200 and body.get("error") not in STILL_WAITING:
+        _log_rejection(cloud, oauth_request, body["error"])
     if status == 200:
         presented = oauth_request.payload.data.get("refresh_token")
         return _reply(status, TOKEN_REPLIES[dialect.token_reply](body, presented), headers)

@@ -1,6 +1,7 @@
 """Requests, responses and routes: the small web layer every dev-cloud endpoint uses."""
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -80,12 +81,26 @@ def form_fields(request):
     return fields
 
 
+def is_number(value):
+    """A finite JSON number (not a bool, not NaN or infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON (RFC 8259 §6)")
+
+
+def strict_json(text):
+    """JSON as RFC 8259 has it: NaN and Infinity, which Python's json accepts, are refused."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def json_object(request):
     """An `application/json` body that must be one JSON object."""
     if request.content_type != "application/json":
         raise HttpError(415, "invalid_request", "Send the body as application/json.")
     try:
-        value = json.loads(request.body.decode("utf-8"))
+        value = strict_json(request.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise HttpError(400, "invalid_request", f"The body is not valid JSON ({exc}).") from None
     if not isinstance(value, dict):
