@@ -83,7 +83,7 @@ class TokenManager:
             self._recover(session, deadline_ms)
         token = store.access_token()
         if token is None or token == self._refused or store.data.get("refreshing") or self._due():
-            self.renew(session, deadline_ms)
+            self._refresh(session, deadline_ms)
         return store.access_token()
 
     def rejected(self, session, token, deadline_ms):
@@ -92,9 +92,16 @@ class TokenManager:
             return
         self._refused = token
         self._renew_at_ms = None
-        self.renew(session, deadline_ms)
+        self._refresh(session, deadline_ms)
 
     def renew(self, session, deadline_ms):
+        """Renew now (unless the credential is known to be refused: see `token`)."""
+        reason = self.store.needs_provisioning()
+        if reason:
+            raise redact.LinkError("needs provisioning: %s" % reason, False)
+        self._refresh(session, deadline_ms)
+
+    def _refresh(self, session, deadline_ms):
         store = self.store
         grant = self.profile["grants"].get(store.kind())
         if grant is None:
@@ -244,7 +251,7 @@ class TokenManager:
         now = self.clock.monotonic_ms()
         if store.problem or self._dead.wait_ms(now):
             raise redact.LinkError("needs provisioning: %s" % reason, False)
-        self.renew(session, deadline_ms)  # a refusal counts in `_dead` again (`_give_up`)
+        self._refresh(session, deadline_ms)  # a refusal counts in `_dead` again (`_give_up`)
         redact.log("the cloud accepts %s again" % _WHAT[store.kind()])
 
     def _give_up(self, reason):

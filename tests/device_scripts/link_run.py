@@ -92,9 +92,12 @@ def upload_round(step):
 
 
 def renew(step):
-    for n in range(step["count"]):
-        link.tokens.renew(link.session, CLOCK.monotonic_ms() + 10000)
-        print("renewed %d" % (n + 1))
+    try:
+        for n in range(step["count"]):
+            link.tokens.renew(link.session, CLOCK.monotonic_ms() + 10000)
+            print("renewed %d" % (n + 1))
+    except LinkError as e:
+        stamp("renew failed: %s" % e)
     link.close()
 
 

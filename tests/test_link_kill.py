@@ -1,0 +1,68 @@
+"""Killing the device (SIGKILL) at random moments while it rotates its refresh token.
+
+The firmware runs under the real micropython against the dev cloud, renewing again and again
+with rotation on; the test kills it at a random moment, starts it again, and so on until the
+cloud has rotated the token 200 times. After every kill the device must come back with a
+credential the cloud accepts; only without a grace window, and only when the kill fell
+between the cloud's rotation and the device's write (the file still says `refreshing`), may
+it come back in needs-provisioning, with a clear message and no crash loop.
+"""
+
+import random
+import time
+
+import pytest
+from link_support import LinkDevice, uploads
+
+pytest_plugins = ["link_secret_scan"]
+
+ROTATIONS = 200
+
+
+def rotations(device):
+    return len(device.events("refreshed"))
+
+
+def start_after_kill(device, plan, kill_after_s=None):
+    """Start the device on the files the last one left; kill it after `kill_after_s`.
+    Returns (run, whether it came back in needs-provisioning)."""
+    before = device.read_json("credential.json")  # atomic writes: always whole JSON
+    proc = device.spawn(plan)
+    if kill_after_s is not None:
+        time.sleep(kill_after_s)
+        proc.kill()
+    output, _ = proc.communicate(timeout=30)
+    run = device.finish(output, proc.returncode)
+    assert "Traceback" not in output, output
+    needs = bool(device.read_json("credential.json").get("needs_provisioning"))
+    if needs:
+        # Only a kill inside a refresh (the cloud rotated, the reply never got stored).
+        assert before.get("refreshing") is True, before
+        device.info["credential"] = device.cloud.admin.provision(device.info["device_id"])
+        device.write_json("credential.json", device.host_credential())  # tempnode provision
+    return run, needs
+
+
+@pytest.mark.parametrize("grace_s", [60, 0])
+def test_random_kills_during_200_rotations_never_lose_the_credential(dev_cloud, tmp_path, grace_s):
+    device = LinkDevice.create(tmp_path, dev_cloud, "oauth2", access_ttl_s=3600, grace_s=grace_s)
+    rng = random.Random(grace_s)
+    kills = needs_provisioning = 0
+    while rotations(device) < ROTATIONS:
+        _, needs = start_after_kill(
+            device, {"steps": [{"do": "renew", "count": 10000}]}, rng.uniform(0.06, 0.16)
+        )
+        kills += 1
+        needs_provisioning += needs
+    check = {"steps": [{"do": "renew", "count": 1}, uploads(1)]}
+    run, needs = start_after_kill(device, check)
+    needs_provisioning += needs
+    if needs:
+        run, _ = start_after_kill(device, check)
+    print(
+        f"grace {grace_s} s: {rotations(device)} rotations, {kills} kills, "
+        f"needs-provisioning {needs_provisioning} times"
+    )
+    assert run.returncode == 0 and run.summary["kept"] == [], run.output
+    if grace_s:
+        assert needs_provisioning == 0
