@@ -13,7 +13,7 @@ from mpremote.main import State
 from mpremote.repl import do_repl
 
 from .deploy import secret_values
-from .device import add_dir_argument, add_port_argument, open_serial
+from .device import add_board_arguments, open_serial
 from .validate import SECRETS, default_port, read_json
 
 MASK = b"[secret]"
@@ -85,13 +85,15 @@ def run_repl(args):
         state.transport.close()
 
 
+def add_follow_arguments(parser):
+    add_board_arguments(parser)
+    parser.add_argument("--seconds", type=float, help="stop following after this long")
+
+
 def register(subparsers):
     p = subparsers.add_parser("logs", help="follow the board's console without resetting it")
-    add_dir_argument(p)
-    add_port_argument(p)
-    p.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    add_follow_arguments(p)
     p.set_defaults(func=run_logs)
     p = subparsers.add_parser("repl", help="the board's interactive REPL (mpremote's terminal)")
-    add_dir_argument(p)
-    add_port_argument(p)
+    add_board_arguments(p)
     p.set_defaults(func=run_repl)

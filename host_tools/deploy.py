@@ -20,7 +20,7 @@ from mpremote.transport import TransportError
 
 from .boards import load_board
 from .build import build
-from .device import add_dir_argument, add_port_argument, connect
+from .device import add_board_arguments, connect
 from .errors import UserError
 from .validate import CONFIG, SECRETS, default_port, load_folder, read_json
 
@@ -167,6 +167,5 @@ def run(args):
 
 def register(subparsers):
     p = subparsers.add_parser("deploy", help="copy firmware, config and secrets to a board")
-    add_dir_argument(p)
-    add_port_argument(p)
+    add_board_arguments(p)
     p.set_defaults(func=run)

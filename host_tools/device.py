@@ -141,7 +141,9 @@ def connect(port):
         transport.close()
 
 
-def add_port_argument(parser):
+def add_board_arguments(parser):
+    """--dir (the device folder) and --port (where its board is), for commands on a board."""
+    add_dir_argument(parser)
     parser.add_argument("--port", help=PORT_HELP)
 
 

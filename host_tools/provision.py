@@ -25,7 +25,7 @@ import urllib.request
 from base64 import b64encode
 
 from .deploy import install_helpers, write_atomic
-from .device import add_dir_argument, add_port_argument, connect
+from .device import add_board_arguments, connect
 from .errors import UserError
 from .validate import CREDENTIAL, default_port, load_folder
 
@@ -234,8 +234,7 @@ def run(args):
 
 def register(subparsers):
     p = subparsers.add_parser("provision", help="give the board its cloud credential")
-    add_dir_argument(p)
-    add_port_argument(p)
+    add_board_arguments(p)
     p.add_argument(
         "--via",
         choices=("device-flow", "password", "speckle", "paste", "on-device"),

@@ -1,8 +1,7 @@
 """`tempnode run`: validate, build, deploy, then follow the logs (ESPHome's `run`)."""
 
-from .console import follow
+from .console import add_follow_arguments, follow
 from .deploy import deploy
-from .device import add_dir_argument, add_port_argument
 from .validate import default_port
 
 
@@ -14,7 +13,5 @@ def run(args):
 
 def register(subparsers):
     p = subparsers.add_parser("run", help="validate, build, deploy and follow the logs")
-    add_dir_argument(p)
-    add_port_argument(p)
-    p.add_argument("--seconds", type=float, help="stop following after this long")
+    add_follow_arguments(p)
     p.set_defaults(func=run)

@@ -8,7 +8,7 @@ subseconds).
 
 import datetime
 
-from .device import DeviceError, add_dir_argument, add_port_argument, connect
+from .device import DeviceError, add_board_arguments, connect
 from .errors import UserError
 from .validate import default_port
 
@@ -32,6 +32,5 @@ def run(args):
 
 def register(subparsers):
     p = subparsers.add_parser("set-time", help="set the board's RTC from this computer (UTC)")
-    add_dir_argument(p)
-    add_port_argument(p)
+    add_board_arguments(p)
     p.set_defaults(func=run)

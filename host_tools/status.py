@@ -7,7 +7,7 @@ nested dicts become dotted rows.
 
 import json
 
-from .device import DeviceError, add_dir_argument, add_port_argument, connect
+from .device import DeviceError, add_board_arguments, connect
 from .errors import UserError
 from .validate import default_port
 
@@ -50,6 +50,5 @@ def run(args):
 
 def register(subparsers):
     p = subparsers.add_parser("status", help="show the device's state as a table")
-    add_dir_argument(p)
-    add_port_argument(p)
+    add_board_arguments(p)
     p.set_defaults(func=run)

