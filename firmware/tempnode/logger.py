@@ -1,0 +1,157 @@
+"""The field logger: sample on schedule, spool everything, upload when due, never stall.
+
+    Logger(parts).run()        # until Ctrl-C, a reset or deep sleep
+
+One loop, no threads. Sampling is the fixed point: a reading is taken within a second of its
+planned time, because every other step is bounded by the next sample time (each network call
+gets `deadline = min(next sample - margin, now + watchdog period - margin)`). The watchdog is fed
+only between such bounded steps, so a step that hangs past its deadline resets the board.
+
+An upload session (when `upload.interval_s` has passed, or a batch is full) joins Wi-Fi if
+needed, then sends batches from the spool oldest first until it is empty or the deadline is
+near, on one connection, and forgets only what the cloud confirmed. A network failure
+(DNS, connect, timeout) drops the Wi-Fi association so the next session re-joins: outages are
+found by timeouts, not by `isconnected()` (boards-and-micropython.md).
+
+After `reboot_after_no_upload_s` with readings waiting and no successful upload (and the
+credential not the problem), the board resets itself, as ESPHome's reboot timeout does; the
+spool is on flash, so nothing is lost.
+"""
+
+from micropython import const
+
+from tempnode.redact import LinkError, log
+
+_SAMPLE_MARGIN_MS = const(1500)  # a network step ends this long before the next sample
+_WDT_MARGIN_MS = const(1500)  # ... and this long before the watchdog would bite
+_MIN_STEP_MS = const(500)  # not worth starting a network step with less time than this
+_NETWORK_KINDS = ("dns", "connect", "timeout", "closed")
+
+
+class Logger:
+    def __init__(self, parts):
+        self.p = parts
+        parts.logger = self
+        config = parts.config
+        self.sample_ms = config["sample_interval_s"] * 1000
+        self.upload_ms = config["upload"]["interval_s"] * 1000
+        self.batch_size = config["upload"]["batch_size"]
+        self.no_upload_reset_ms = config["reboot_after_no_upload_s"] * 1000
+        now = parts.clock.monotonic_ms()
+        self.next_sample_ms = now
+        self.next_upload_ms = now + self.sample_ms  # the first batch goes out soon after boot
+        self.last_upload_ms = now
+        self.samples = 0
+        self.late_samples = 0
+        self.uploaded = 0
+        self.stable = False
+
+    # -- one pass of the loop ---------------------------------------------------------------
+    def run(self):
+        p = self.p
+        log(
+            "logging every %d s, uploading every %d s"
+            % (self.sample_ms // 1000, self.upload_ms // 1000)
+        )
+        while True:
+            self.step()
+            p.wdt_feed()
+            self._sleep_until(min(self.next_sample_ms, self.next_upload_ms))
+
+    def step(self):
+        now = self.p.clock.monotonic_ms()
+        if now >= self.next_sample_ms:
+            self.sample(now)
+        if self._upload_due():
+            self.upload_session()
+        self._housekeeping()
+
+    def sample(self, now):
+        p = self.p
+        readings = p.bank.read_cycle()
+        p.wdt_feed()
+        try:
+            p.spool.append(readings, now)
+        except OSError as e:
+            log("spool: cannot store this cycle's readings (%s); keeping the older ones" % e)
+        self.samples += 1
+        self.next_sample_ms += self.sample_ms
+        if self.next_sample_ms <= p.clock.monotonic_ms():
+            self.late_samples += 1
+            self.next_sample_ms = p.clock.monotonic_ms() + self.sample_ms
+        p.led.show(self._state(), p.clock)
+
+    def _upload_due(self):
+        now = self.p.clock.monotonic_ms()
+        if self.p.spool.depth() == 0:
+            self.next_upload_ms = max(self.next_upload_ms, now)
+            return False
+        return now >= self.next_upload_ms or self.p.spool.depth() >= self.batch_size * 4
+
+    def upload_session(self):
+        p = self.p
+        self.next_upload_ms = p.clock.monotonic_ms() + self.upload_ms
+        if not p.wifi.ensure(self._deadline(), p.wdt_feed):
+            return
+        try:
+            while p.spool.depth():
+                deadline = self._deadline()
+                if deadline - p.clock.monotonic_ms() < _MIN_STEP_MS:
+                    break
+                p.wdt_feed()
+                batch = p.spool.peek_batch(self.batch_size)
+                confirmed = p.link.upload(batch, deadline, p.spool.dropped())
+                p.spool.confirm(confirmed)
+                self.uploaded += len(confirmed)
+                self.last_upload_ms = p.clock.monotonic_ms()
+                if not confirmed:
+                    break
+        except LinkError as e:
+            log("upload: %s" % e)
+            if getattr(e, "kind", None) in _NETWORK_KINDS:
+                p.wifi.link_lost()
+        finally:
+            p.link.close()
+            p.wdt_feed()
+
+    def _deadline(self):
+        now = self.p.clock.monotonic_ms()
+        return min(self.next_sample_ms - _SAMPLE_MARGIN_MS, now + self.p.wdt_ms - _WDT_MARGIN_MS)
+
+    def _housekeeping(self):
+        p = self.p
+        now = p.clock.monotonic_ms()
+        if not self.stable and now >= p.stable_after_ms:
+            self.stable = True
+            p.mark_stable()
+        if (
+            self.no_upload_reset_ms
+            and p.spool.depth()
+            and now - self.last_upload_ms > self.no_upload_reset_ms
+            and not p.link.tokens.store.needs_provisioning()
+        ):
+            log(
+                "no upload for %d s with readings waiting: resetting the board"
+                % ((now - self.last_upload_ms) // 1000)
+            )
+            p.reset()
+
+    def _sleep_until(self, when_ms):
+        p = self.p
+        step = p.wdt_ms // 2
+        while True:
+            left = when_ms - p.clock.monotonic_ms()
+            if left <= 0:
+                return
+            p.clock.sleep_ms(min(left, step))
+            p.wdt_feed()
+
+    def _state(self):
+        p = self.p
+        if p.link.tokens.store.needs_provisioning():
+            return "needs_provisioning"
+        if p.wifi.failing():
+            return "no_wifi"
+        if p.link.last_error is not None:
+            return "no_cloud"
+        return "ok"
