@@ -8,11 +8,11 @@
 #   {"do": "provision"}      the device flow, as tempnode.provision() will run it
 #   {"do": "renew", "count": N}    N forced renewals in one session (the kill campaign)
 # Unconfirmed readings and the last seq are kept in logger-state.json between runs, as a
-# spool keeps them across a reboot. It prints the link's console lines as they happen, one
-# line per failed upload ("upload failed: ..."), and at the end one line "SUMMARY <json>":
-# readings taken, seqs still kept, renewals, TLS handshakes, and the link's status. Every
-# secret the firmware registers with `tempnode.redact` is appended to `issued-secrets.txt`
-# for the secret scan.
+# spool keeps them across a reboot. It prints "ready" once the link is set up, the link's
+# console lines as they happen, one line per failed upload ("upload failed: ..."), and at
+# the end one line "SUMMARY <json>": readings taken, seqs still kept, renewals, TLS
+# handshakes, and the link's status. Every secret the firmware registers with
+# `tempnode.redact` is appended to `issued-secrets.txt` for the secret scan.
 import json
 import sys
 import time
@@ -101,6 +101,7 @@ def renew(step):
     link.close()
 
 
+print("ready")
 for step in plan["steps"]:
     if step["do"] == "upload":
         for _ in range(step["count"]):
