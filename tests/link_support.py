@@ -52,7 +52,7 @@ class Run:
 class LinkDevice:
     folder: Path
     cloud: object  # tests/cloud_fixtures.py DevCloudHandle
-    info: dict  # what the admin API said when it created the device
+    info: dict = field(repr=False)  # the admin API's reply: ids, secrets, credential
     env: dict = field(default_factory=dict)
 
     @classmethod

@@ -39,7 +39,7 @@ def start_after_kill(device, plan, kill_after_s=None):
     needs = bool(device.read_json("credential.json").get("needs_provisioning"))
     if needs:
         # Only a kill inside a refresh (the cloud rotated, the reply never got stored).
-        assert before.get("refreshing") is True, before
+        assert before.get("refreshing") is True, sorted(before)
         device.info["credential"] = device.cloud.admin.provision(device.info["device_id"])
         device.write_json("credential.json", device.host_credential())  # tempnode provision
     return run, needs

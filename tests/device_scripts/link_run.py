@@ -7,6 +7,7 @@
 #       (virtual time); "close" ends the upload session after each round.
 #   {"do": "provision"}      the device flow, as tempnode.provision() will run it
 #   {"do": "renew", "count": N}    N forced renewals in one session (the kill campaign)
+#   {"do": "show"}           print the link's repr and status, as at the REPL
 # Unconfirmed readings and the last seq are kept in logger-state.json between runs, as a
 # spool keeps them across a reboot. It prints "ready" once the link is set up, the link's
 # console lines as they happen, one line per failed upload ("upload failed: ..."), and at
@@ -115,6 +116,8 @@ for step in plan["steps"]:
             stamp("provision failed: %s" % e)
     elif step["do"] == "renew":
         renew(step)
+    elif step["do"] == "show":  # what a person at the REPL would see
+        print(repr(link), repr(link.store), repr(link.tokens), link.status())
 
 with open("logger-state.json", "w") as f:
     f.write(json.dumps({"kept": kept, "taken": taken}))
