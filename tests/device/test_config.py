@@ -4,7 +4,7 @@ import json
 
 from tempnode import config
 
-HEAPSIZE = "64k"
+HEAPSIZE = "128k"
 
 BOARDS = {"esp32-devkitc": {"name": "esp32-devkitc", "verified_tls": True}}
 ESP8266 = {"nodemcu-esp8266": {"name": "nodemcu-esp8266", "verified_tls": False}}
