@@ -67,6 +67,12 @@ class SimFlash:
         self._writes_until_cut = writes
         self._on_cut = on_cut or _raise_power_cut
 
+    def power_off(self, on_access=None):
+        """No power from now on: every access calls `on_access()`, which must raise
+        (default: PowerCut)."""
+        self.powered = False
+        self._on_cut = on_access or _raise_power_cut
+
     def readblocks(self, block, buf, offset=0):
         self._require_power()
         self._store.seek(block * self.block_size + offset)

@@ -10,10 +10,16 @@ so wrap handling is exercised. The RTC (`time.time()`) reads virtual time plus
 `TEMPNODE_RTC_ERROR_S` seconds, like a board whose clock was never set after a power cut.
 
 Virtual time has microsecond precision: the simulated 1-Wire bus spends its bus time with
-`advance_us` (a reset is 960 us, a slot 70 us); whole milliseconds are published to the offset
-file. With `TEMPNODE_VCLOCK_STILL=1` real time does not flow into virtual time at all: only
+`advance_us` (a reset is 960 us, a slot 70 us). The offset file is rewritten once virtual time
+has run a second ahead of what it says (a 12-bit conversion polled every millisecond would
+otherwise mean ~600 writes), and by `publish()`, which the board's socket calls before it
+talks to the cloud, so the cloud's clock is exact whenever it can observe the device.
+With `TEMPNODE_VCLOCK_STILL=1` real time does not flow into virtual time at all: only
 sleeps and bus time move it, so a test can assert exact durations (not for use with a shared
 `TEMPNODE_VCLOCK` file, whose readers add real time).
+
+One alarm (`set_alarm`, the board's watchdog) is checked lazily: whenever time is read or a
+sleep moves it, and a sleep that would pass the alarm stops there first.
 """
 
 import os
@@ -29,6 +35,8 @@ _offset_path = os.getenv("TEMPNODE_VCLOCK")
 _offset_file = None
 _offset_ms = 0
 _offset_sub_us = 0  # 0..999: the part of the offset below a millisecond
+_published_ms = 0  # the offset the file holds
+_PUBLISH_DRIFT_MS = 1000
 _rtc_error_ms = int(os.getenv("TEMPNODE_RTC_ERROR_S") or 0) * 1000
 # Real time is the host's monotonic microsecond ticks (a small integer: the unix port's ticks
 # period is 2**62) anchored to Unix time once. Reading `time_ns()` each time would allocate a
@@ -36,6 +44,8 @@ _rtc_error_ms = int(os.getenv("TEMPNODE_RTC_ERROR_S") or 0) * 1000
 _real_base_us = _host.time_ns() // 1000
 _real_base_ticks = _host.ticks_us()
 _still_us = _real_base_us if os.getenv("TEMPNODE_VCLOCK_STILL") == "1" else None
+_alarm_us = None
+_on_alarm = None
 
 
 def _real_us():
@@ -45,29 +55,57 @@ def _real_us():
 
 
 def _load_offset():
-    global _offset_file, _offset_ms
+    global _offset_file, _offset_ms, _published_ms
     if not _offset_path:
         return
     try:
         _offset_file = open(_offset_path, "r+b")
         data = _offset_file.read(8)
         if len(data) == 8:
-            _offset_ms = struct.unpack("<q", data)[0]
+            _offset_ms = _published_ms = struct.unpack("<q", data)[0]
+            return
     except OSError:
         _offset_file = open(_offset_path, "w+b")
-        _publish()
+    _write_offset()
 
 
-def _publish():
-    if _offset_file is not None:
-        _offset_file.seek(0)
-        _offset_file.write(struct.pack("<q", _offset_ms))
-        _offset_file.flush()
+def _write_offset():
+    global _published_ms
+    _offset_file.seek(0)
+    _offset_file.write(struct.pack("<q", _offset_ms))
+    _offset_file.flush()
+    _published_ms = _offset_ms
+
+
+def publish():
+    """Write the offset file now (others sharing it then see exactly this board's time)."""
+    if _offset_file is not None and _published_ms != _offset_ms:
+        _write_offset()
+
+
+def _now_us():
+    return _real_us() + _offset_ms * 1000 + _offset_sub_us
 
 
 def virtual_us():
     """Virtual Unix time in microseconds."""
-    return _real_us() + _offset_ms * 1000 + _offset_sub_us
+    now = _now_us()
+    if _alarm_us is not None and now >= _alarm_us:
+        _ring()
+    return now
+
+
+def set_alarm(at_us, callback):
+    """Call `callback()` once, when virtual time reaches `at_us` (None: no alarm)."""
+    global _alarm_us, _on_alarm
+    _alarm_us = at_us
+    _on_alarm = callback
+
+
+def _ring():
+    global _alarm_us
+    _alarm_us = None
+    _on_alarm()
 
 
 def virtual_ms():
@@ -79,8 +117,12 @@ def advance_ms(ms):
     """Move virtual time forward by `ms` (what a sleep does)."""
     global _offset_ms
     if ms > 0:
+        if _alarm_us is not None:
+            ms = min(ms, max(0, -((_now_us() - _alarm_us) // 1000)))  # stop at the alarm
         _offset_ms += ms
-        _publish()
+        if _offset_ms - _published_ms >= _PUBLISH_DRIFT_MS:
+            publish()
+        virtual_us()
 
 
 def advance_us(us):

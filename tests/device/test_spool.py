@@ -5,6 +5,7 @@ from spool_fixtures import ROMS, Board, all_pending, cycle, free_blocks, seqs
 from tempnode.sensors import Reading
 
 HEAPSIZE = "4m"
+ENV = {"TEMPNODE_VCLOCK_STILL": "1"}  # only sleeps move virtual time: exact stamps
 WALL = 1800000000
 ENOSPC = 28
 
@@ -98,18 +99,13 @@ def test_capacity_drops_the_oldest_unconfirmed_and_counts_them_persistently():
     assert spool.depth() == 10
 
 
-def _near(t, expected):
-    """Virtual time also flows with real time, and anchored stamps are whole seconds."""
-    return abs(t - expected) <= 1
-
-
 def test_mono_stamps_become_wall_time_once_known_in_this_boot_and_after_a_reboot():
     board = Board()
     board.clock.sleep_ms(3000)
     board.spool.append(cycle(1), board.clock.monotonic_ms())  # boot 1 learns the time later
     board.clock.sleep_ms(2000)
     board.clock.set_wall_time(WALL, "ntp")
-    assert _near(all_pending(board.spool)[0]["t"], WALL - 2)
+    assert all_pending(board.spool)[0]["t"] == WALL - 2
     board.clock.sleep_ms(1000)
     board.spool.append(cycle(1), board.clock.monotonic_ms())
 
@@ -120,8 +116,8 @@ def test_mono_stamps_become_wall_time_once_known_in_this_boot_and_after_a_reboot
     board.clock.sleep_ms(4000)
     spool.append(cycle(1), board.clock.monotonic_ms())
     batch = all_pending(spool)
-    assert _near(batch[0]["t"], WALL - 2) and "boot" not in batch[0]
-    assert _near(batch[1]["t"], WALL + 1)
+    assert batch[0]["t"] == WALL - 2 and "boot" not in batch[0]
+    assert batch[1]["t"] == WALL + 1
     # Another boot's monotonic time cannot be converted with this boot's sent_mono_ms.
     assert batch[2]["mono_ms"] == 7000 and batch[2]["boot"] == 2, batch[2]
     assert batch[3]["mono_ms"] == 4000 and "boot" not in batch[3] and "t" not in batch[3]
