@@ -128,7 +128,8 @@ def check_reading(reading, where):
     row = {
         "seq": _whole(reading.get("seq"), where + ".seq"),
         "sensor": _text(reading.get("sensor"), where + ".sensor"),
-        "label": _text(reading.get("label"), where + ".label", required=False),
+        # A sensor without a configured label may come with "" (the same as none).
+        "label": _text(reading.get("label") or None, where + ".label", required=False),
         "boot": _whole(reading.get("boot"), where + ".boot", required=False),
         "t": None,
         "mono_ms": None,

@@ -346,42 +346,30 @@ class OAuthServer(AuthorizationServer):
                     "UPDATE device_codes SET used = 1 WHERE hash = ?",
                     (request.credential.row["hash"],),
                 )
-            family = credential.family if credential else secrets.token_hex(8)
-            ids = self.store_tokens(
+            access_expires_at = self.keep_tokens(
                 db,
                 token,
                 device,
                 request.client.client_id,
                 grant_type,
-                family,
                 request.access_ttl_s,
+                credential,
             )
-        request.issued = {**token, "access_expires_at": ids["access_expires_at"]}
-        self.event(
-            device.id,
-            "refreshed" if credential else "issued",
-            grant=grant_type,
-            client=request.client.client_id,
-            family=family,
-            access_id=ids["access"],
-            refresh_id=ids.get("refresh"),
-            **({"from_refresh_id": credential.id} if credential else {}),
-            expires_in=token.get("expires_in"),
-        )
+        request.issued = {**token, "access_expires_at": access_expires_at}
 
-    # --- storage of tokens ---------------------------------------------------------------------
-
-    def store_tokens(self, db, token, device, client_id, grant_type, family, access_ttl_s):
+    def keep_tokens(self, db, token, device, client_id, grant_type, access_ttl_s, parent=None):
+        """Store a token reply's tokens (as digests) and log it; returns the access expiry.
+        `parent`: the refresh token this reply renews (its family carries on)."""
         now = self.clock.now()
-        policy = lifetimes(self.store, device)
+        family = parent.family if parent else secrets.token_hex(8)
         access_expires_at = now + access_ttl_s if access_ttl_s else None
-        ids = {"access_expires_at": access_expires_at}
         rows = [("access", token["access_token"], access_expires_at)]
         if "refresh_token" in token:
-            ttl = policy["refresh_ttl_s"]
+            ttl = lifetimes(self.store, device)["refresh_ttl_s"]
             rows.append(("refresh", token["refresh_token"], now + ttl if ttl else None))
+        ids = {}
         for kind, value, expires_at in rows:
-            ids[kind] = db.execute(
+            ids[kind + "_id"] = db.execute(
                 "INSERT INTO tokens (kind, hash, device_id, client_id, family, grant_type, scope,"
                 " issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -396,36 +384,31 @@ class OAuthServer(AuthorizationServer):
                     expires_at,
                 ),
             ).lastrowid
-        return ids
+        self.event(
+            device.id,
+            "refreshed" if parent else "issued",
+            grant=grant_type,
+            client=client_id,
+            family=family,
+            expires_in=token.get("expires_in"),
+            **ids,
+            **({"from_refresh_id": parent.id} if parent else {}),
+        )
+        return access_expires_at
 
     def provision(self, device):
         """Issue a token pair straight to a new device (admin): its stored refresh credential."""
         client = self.client_of(device)
-        policy = lifetimes(self.store, device)
-        has_refresh = "refresh_token" in device.dialect.grant_types
-        ttl = policy["access_ttl_s"]
-        token = BearerTokenGenerator(new_token, new_token)(
+        ttl = lifetimes(self.store, device)["access_ttl_s"]
+        token = self.generate_token(
             "provisioned",
             client,
             scope=SCOPE,
             expires_in=reply_expires_in(ttl),
-            include_refresh_token=has_refresh,
+            include_refresh_token=client.check_grant_type("refresh_token"),
         )
-        family = secrets.token_hex(8)
         with self.store.tx() as db:
-            ids = self.store_tokens(
-                db, token, device, client.client_id, "provisioned", family, ttl
-            )
-        self.event(
-            device.id,
-            "issued",
-            grant="provisioned",
-            client=client.client_id,
-            family=family,
-            access_id=ids["access"],
-            refresh_id=ids.get("refresh"),
-            expires_in=token.get("expires_in"),
-        )
+            self.keep_tokens(db, token, device, client.client_id, "provisioned", ttl)
         return token
 
     # --- refresh token rotation ----------------------------------------------------------------

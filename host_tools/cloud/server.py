@@ -93,6 +93,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             return found.handler(self.cloud, request)
         except HttpError as error:
+            # The description names a field or a limit, never a value a client sent.
+            log.info("%s %s refused: %s", request.method, request.path, error)
             return json_response(error.status, error.body, error.headers)
         except Exception:
             log.exception("%s %s failed", request.method, request.path)
