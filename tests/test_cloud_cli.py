@@ -191,3 +191,18 @@ def test_no_secret_reaches_the_log_or_the_database_file(dev_cloud_process, tmp_p
     stored = b"".join(p.read_bytes() for p in data.glob("cloud.sqlite3*"))
     assert stored
     assert [s for s in secrets if s in log or s.encode() in stored] == []
+
+
+def test_plain_http_only_when_asked(dev_cloud_process, tmp_path):
+    cloud = dev_cloud_process(tmp_path / "plain", plain_http=True, memory=True)
+    assert cloud.info["url"].startswith("http://localhost:")
+    assert cloud.info["ca_der"] is None and not (tmp_path / "plain" / "ca.der").exists()
+    device = cloud.admin.create_device("logger-01")
+    web = requests.Session()
+    web.trust_env = False
+    reply = web.post(
+        cloud.info["url"] + "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(device["client_id"], device["client_secret"]),
+    )
+    assert reply.status_code == 200 and reply.json()["access_token"]

@@ -106,7 +106,7 @@ def test_dashboard_html_shows_every_sensor_the_gap_and_the_reasons(dev_cloud):
         assert f">{kind}</text>" in html
 
 
-def test_dashboard_in_headless_chromium(dev_cloud, tmp_path, request):
+def test_dashboard_in_headless_chromium(dev_cloud, tmp_path, capsys):
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is missing: run `make system-deps` (Debian package chromium)")
@@ -128,9 +128,8 @@ def test_dashboard_in_headless_chromium(dev_cloud, tmp_path, request):
         timeout=90,
         check=True,
     )
-    request.config.pluginmanager.get_plugin("terminalreporter").write_line(
-        f"dashboard screenshot: {SCREENSHOT}"
-    )
+    with capsys.disabled():  # shown in every run's output, not only on failure
+        print(f" dashboard screenshot: {SCREENSHOT}", end=" ")
     image = Image.open(SCREENSHOT).convert("RGB")
     assert image.size == (1040, 1100)
     colours = dict((rgb, n) for n, rgb in image.getcolors(maxcolors=1 << 20))
