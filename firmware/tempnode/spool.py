@@ -52,10 +52,11 @@ _RECORD = "<BI8sqiHB"
 _RECORD_SIZE = const(28)
 _HAS_T = const(1)
 _HAS_ERROR = const(2)
-# Segments of up to half a 4 KiB flash block: littlefs copies a file's partly filled last block
-# on every append, so bigger segments cost more writes per reading, smaller ones more space
-# (a file takes at least a block); bench/spool_wear.py measures the trade-off.
-SEGMENT_BYTES = const(2048)
+# Segments of up to one 4 KiB flash block (littlefs puts a file's first block_size bytes in one
+# block). littlefs copies a file's partly filled last block on every append, so a bigger segment
+# costs more block writes per reading while readings pile up, a smaller one more room (a file
+# takes at least a block); erases per reading are the same. bench/spool_wear.py measures it.
+SEGMENT_BYTES = const(4096)
 _MAX_ANCHORS = const(16)
 _ENOSPC = const(28)  # littlefs's LFS_ERR_NOSPC as MicroPython raises it (py/mperrno.h)
 # Reason codes on flash: the index is the stored code, so this order never changes.
