@@ -58,6 +58,16 @@ def _fail_lookup():
     raise OSError(_EAI_FAIL)
 
 
+def _through_the_link(name):
+    """The port socket's method `name`, for a packet that must first get through the link."""
+
+    def method(self, *args):
+        self._check_link()
+        return getattr(self._sock, name)(*args)
+
+    return method
+
+
 class socket(io.IOBase):
     def __init__(self, af=usocket.AF_INET, type=usocket.SOCK_STREAM, proto=0, *, _wrapped=None):
         self._sock = _wrapped if _wrapped is not None else usocket.socket(af, type, proto)
@@ -93,42 +103,19 @@ class socket(io.IOBase):
         self._check_link(connecting=True)
         self._sock.connect(_sockaddr(address))
 
-    def send(self, data):
-        self._check_link()
-        return self._sock.send(data)
-
-    def sendall(self, data):
-        self._check_link()
-        return self._sock.sendall(data)
-
-    def write(self, data):
-        self._check_link()
-        return self._sock.write(data)
+    send = _through_the_link("send")
+    sendall = _through_the_link("sendall")
+    write = _through_the_link("write")
+    recv = _through_the_link("recv")
+    recvfrom = _through_the_link("recvfrom")
+    read = _through_the_link("read")
+    readinto = _through_the_link("readinto")
+    readline = _through_the_link("readline")
 
     def sendto(self, data, address):
         if not sim_wifi.link_up():
             return len(data)  # a datagram into a dead link is lost without a word
         return self._sock.sendto(data, _sockaddr(address))
-
-    def recv(self, size):
-        self._check_link()
-        return self._sock.recv(size)
-
-    def recvfrom(self, size):
-        self._check_link()
-        return self._sock.recvfrom(size)
-
-    def read(self, size=-1):
-        self._check_link()
-        return self._sock.read(size) if size >= 0 else self._sock.read()
-
-    def readinto(self, buf, size=-1):
-        self._check_link()
-        return self._sock.readinto(buf) if size < 0 else self._sock.readinto(buf, size)
-
-    def readline(self):
-        self._check_link()
-        return self._sock.readline()
 
     def bind(self, address):
         self._sock.bind(_sockaddr(address))

@@ -108,13 +108,19 @@ class Spool:
         if not fields:
             return self._next
         if t is None and self._saved_boot != self._boot:
+            # Durable before any record names it: two boots must never share a number.
             self._saved_boot = self._boot
-            self._save_head()
+            self._save_head_making_room()
         first = self._next
         self._write_records(fields, mono_ms if t is None else t, t is not None)
         excess = self.depth() - self.capacity
         if excess > 0:
-            self._drop(excess)
+            try:
+                self._drop(excess)
+            except OSError:
+                # The readings are stored: raising now would get them appended twice. The drop
+                # stands in memory and reaches flash with the next head write.
+                pass
         return first
 
     def peek_batch(self, max_n):
@@ -336,13 +342,23 @@ class Spool:
         if self._saved_boot == self._boot:  # this boot spooled readings stamped with mono_ms
             self._anchors.append([self._boot, self._anchor])
             del self._anchors[:-_MAX_ANCHORS]
-            self._save_head()
+            try:
+                self._save_head()
+            except OSError:
+                pass  # kept in memory; it reaches flash with the next head write
 
     def _saved_anchor(self, boot):
         for anchored_boot, anchor in self._anchors:
             if anchored_boot == boot:
                 return anchor
         return None
+
+    def _save_head_making_room(self):
+        try:
+            self._save_head()
+        except OSError as e:
+            if e.errno != _ENOSPC or not self._make_room():  # which saves the head
+                raise
 
     def _save_head(self):
         if self._floor == self._next:
