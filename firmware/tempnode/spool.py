@@ -50,6 +50,8 @@ _HEAD = "head.json"
 # boot, label length; the label's UTF-8 bytes follow.
 _RECORD = "<BI8sqiHB"
 _RECORD_SIZE = const(28)
+_SEQ_AT = const(1)
+_LABEL_LENGTH_AT = const(27)
 _HAS_T = const(1)
 _HAS_ERROR = const(2)
 # Segments of up to one 4 KiB flash block (littlefs puts a file's first block_size bytes in one
@@ -58,6 +60,7 @@ _HAS_ERROR = const(2)
 # takes at least a block); erases per reading are the same. bench/spool_wear.py measures it.
 SEGMENT_BYTES = const(4096)
 _MAX_ANCHORS = const(16)
+_NAMES_KEPT = const(32)
 _ENOSPC = const(28)  # littlefs's LFS_ERR_NOSPC as MicroPython raises it (py/mperrno.h)
 # Reason codes on flash: the index is the stored code, so this order never changes.
 _REASONS = (
@@ -77,6 +80,7 @@ class Spool:
         self._segment_limit = segment_bytes
         self._clock = clock
         self._record = bytearray(_RECORD_SIZE)
+        self._names = {}  # ROM + label bytes as stored -> (sensor hex, label)
         try:
             os.mkdir(directory)
         except OSError:
@@ -134,15 +138,14 @@ class Spool:
             if end <= self._floor:
                 continue
             with open(self._path(str(start)), "rb") as f:
-                while len(batch) < max_n:
-                    record = self._read_record(f)
-                    if record is None:
-                        break
-                    seq = record[1]
+                while len(batch) < max_n and self._read_header(f):
+                    seq = struct.unpack_from("<I", self._record, _SEQ_AT)[0]
                     while k < len(acked) and acked[k][1] < seq:
                         k += 1
                     if seq >= self._floor and (k == len(acked) or seq < acked[k][0]):
-                        batch.append(self._wire(record))
+                        batch.append(self._wire(f.read(self._record[_LABEL_LENGTH_AT])))
+                    else:
+                        f.seek(self._record[_LABEL_LENGTH_AT], 1)
             if len(batch) >= max_n:
                 break
         return batch
@@ -209,15 +212,20 @@ class Spool:
             self._newest_size += size
             return
 
-    def _read_record(self, f):
-        if f.readinto(self._record) != _RECORD_SIZE:
-            return None
-        flags, seq, rom, time, value, boot, label_len = struct.unpack(_RECORD, self._record)
-        return flags, seq, rom, time, value, boot, f.read(label_len)
+    def _read_header(self, f):
+        """Read the next record's fixed part into `_record`; False at the end."""
+        return f.readinto(self._record) == _RECORD_SIZE
 
-    def _wire(self, record):
-        flags, seq, rom, time, value, boot, label = record
-        reading = {"seq": seq, "sensor": hexlify(rom).decode(), "label": label.decode()}
+    def _wire(self, label):
+        """The record in `_record`, with its `label` bytes, in wire form."""
+        flags, seq, rom, time, value, boot, _ = struct.unpack(_RECORD, self._record)
+        key = rom + label
+        names = self._names.get(key)
+        if names is None:  # a sensor's strings are made once, not per reading
+            if len(self._names) >= _NAMES_KEPT:
+                self._names.clear()
+            names = self._names[key] = (hexlify(rom).decode(), label.decode())
+        reading = {"seq": seq, "sensor": names[0], "label": names[1]}
         if flags & _HAS_T:
             reading["t"] = time
         else:
@@ -245,11 +253,9 @@ class Spool:
                 continue
             last = start - 1
             with f:
-                while True:
-                    record = self._read_record(f)
-                    if record is None:
-                        break
-                    last = record[1]
+                while self._read_header(f):
+                    last = struct.unpack_from("<I", self._record, _SEQ_AT)[0]
+                    f.seek(self._record[_LABEL_LENGTH_AT], 1)
                 self._newest_size = f.tell()
             self._next = max(self._next, last + 1)
             return
