@@ -4,6 +4,7 @@ another host name."""
 
 import subprocess
 
+from cryptography import x509
 from micropython_harness import micropython_binary
 
 from host_tools.cloud import tls
@@ -79,11 +80,6 @@ def test_a_new_ca_replaces_the_server_certificate_it_did_not_sign(tmp_path):
     first = tls.ensure_certificates(tmp_path)
     first.ca_key.unlink()
     second = tls.ensure_certificates(tmp_path)
-    context = tls.client_context(second)
-    assert context.verify_mode.name == "CERT_REQUIRED"
-    assert second.server_cert.read_bytes() != b""
-    from cryptography import x509
-
     cert = x509.load_pem_x509_certificate(second.server_cert.read_bytes())
     ca = x509.load_pem_x509_certificate(second.ca_pem.read_bytes())
     assert cert.issuer == ca.subject

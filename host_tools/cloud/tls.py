@@ -61,11 +61,6 @@ def server_context(paths):
     return context
 
 
-def client_context(paths):
-    """A verifying client context that trusts only this CA (for host tools and tests)."""
-    return ssl.create_default_context(cafile=str(paths.ca_pem))
-
-
 def _now():
     return datetime.datetime.now(datetime.UTC)
 
