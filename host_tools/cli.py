@@ -15,6 +15,7 @@ from . import (
     provision,
     run_cmd,
     set_time,
+    sim,
     status,
     validate,
 )
@@ -34,6 +35,7 @@ COMMAND_MODULES = (
     set_time,
     run_cmd,
     cloud,
+    sim,
 )
 
 
