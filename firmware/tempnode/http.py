@@ -40,6 +40,7 @@ connection) and requests, for tests and benchmarks.
 # open one.)
 
 import binascii
+import io
 import json
 import socket
 
@@ -54,6 +55,7 @@ _HEADERS_MAX = const(64)
 _CHUNK_SIZE_LINE_MAX = const(64)
 _READ_SIZE = const(1024)
 BODY_MAX = const(16384)
+_SEND_BUFFER = const(1024)
 _DATE_TOLERANCE_S = const(2)
 _ETIMEDOUT = const(110)
 _IPPROTO_TCP = const(6)  # not exported by every port's socket module
@@ -131,11 +133,16 @@ class Session:
         self._address = None
         self._raw = None
         self._stream = None
+        self._send_buffer = bytearray(_SEND_BUFFER)
         self.connections = 0
         self.requests = 0
 
     def request(self, method, path, body, deadline_ms, headers=None, body_max=BODY_MAX):
-        """Send one request and return its `Response`; raise `HttpError` on any failure."""
+        """Send one request and return its `Response`; raise `HttpError` on any failure.
+
+        `body` is bytes-like, a str (sent as UTF-8), None, or a streamed body: an object with
+        `write_to(stream)` and `len()` (its size in bytes, see `measure`), written straight to
+        the connection so that no copy of a big body is ever held in memory."""
         try:
             if self._stream is not None:
                 try:
@@ -167,6 +174,10 @@ class Session:
         if not reused:
             self._connect(deadline_ms)
         self.requests += 1
+        streamed = hasattr(body, "write_to")
+        if not streamed and body:
+            # A str goes out as its UTF-8 bytes without a copy: memoryview(str) is bytes.
+            body = memoryview(body)  # pyright: ignore[reportArgumentType]
         head = "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (
             method,
             path,
@@ -175,10 +186,14 @@ class Session:
         )
         for name in headers or ():
             head += "%s: %s\r\n" % (name, headers[name])
+        out = _BodyStream(self, deadline_ms)
         try:
-            self._write(head.encode() + b"\r\n", deadline_ms)
-            if body:
-                self._write(body, deadline_ms)
+            out.write(head + "\r\n")  # shares a TLS record with the body's start
+            if streamed:
+                body.write_to(out)  # pyright: ignore[reportAttributeAccessIssue]
+            elif body:
+                out.write(body)
+            out.flush()
         except HttpError as e:
             if reused and e.kind == "closed":
                 raise _StaleConnection()
@@ -362,6 +377,61 @@ class Session:
             self.clock.set_wall_time(unix_s, "http-date")
 
 
+class _BodyStream(io.IOBase):
+    """A stream that counts what is written to it and, given a session, sends it in records of
+    `_SEND_BUFFER` bytes (json.dump writes a few bytes at a time; each write would otherwise
+    be a TLS record of its own)."""
+
+    def __init__(self, session=None, deadline_ms=0):
+        self.session = session
+        self.deadline_ms = deadline_ms
+        self.size = 0
+        self._used = 0
+
+    def write(self, data):
+        view = memoryview(data)
+        self.size += len(view)
+        if self.session is None:
+            return len(view)
+        buffer = self.session._send_buffer
+        done = 0
+        while done < len(view):
+            take = min(len(view) - done, _SEND_BUFFER - self._used)
+            buffer[self._used : self._used + take] = view[done : done + take]
+            self._used += take
+            done += take
+            if self._used == _SEND_BUFFER:
+                self.flush()
+        return len(view)
+
+    def flush(self):
+        if self._used and self.session is not None:
+            self.session._write(
+                memoryview(self.session._send_buffer)[: self._used], self.deadline_ms
+            )
+        self._used = 0
+
+
+def measure(body):
+    """The size in bytes of a streamed body (what `write_to` writes)."""
+    counter = _BodyStream()
+    body.write_to(counter)
+    return counter.size
+
+
+class FormEncoder(io.IOBase):
+    """Percent-encodes everything written to it into `stream` (a form field's value)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, data):
+        out = bytearray()
+        _quote_into(out, data)
+        self.stream.write(out)
+        return len(data)
+
+
 def urlencode(pairs):
     """(name, value) pairs as an application/x-www-form-urlencoded body (bytes-like)."""
     out = bytearray()
@@ -383,9 +453,9 @@ def basic_auth(user, password):
     return "Basic " + binascii.b2a_base64(bytes(raw)).strip().decode()
 
 
-def _quote_into(out, text):
+def _quote_into(out, data):
     # Everything but the unreserved characters of RFC 3986 §2.3 is percent-encoded.
-    for byte in str(text).encode():
+    for byte in data.encode() if isinstance(data, str) else data:
         if 48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122 or byte in (45, 46, 95, 126):
             out.append(byte)
         else:

@@ -6,10 +6,11 @@
 `readings` are dicts in the README's wire form (`seq`, `sensor`, `label`, `t` or `mono_ms`,
 `c` or `error`). The batch is `{"device", "sent_mono_ms", "dropped", "readings"}`, sent as JSON
 or as a Particle event form (`name=tempnode/readings&data=<batch JSON>&private=true`), at most
-`_BATCH_MAX` bytes. `post` returns the seqs the cloud says it stored (`{"stored": [...]}`),
-only those that were in this batch; a profile whose cloud answers a bare 2xx (`ack` "2xx")
-takes a success as "all stored". Anything else raises `LinkError`, and the caller keeps
-every reading: nothing is forgotten that the cloud did not confirm.
+`_BATCH_MAX` bytes, and encoded while it is sent: no copy of it is ever held in memory.
+`post` returns the seqs the cloud says it stored (`{"stored": [...]}`), only those that were in
+this batch; a profile whose cloud answers a bare 2xx (`ack` "2xx") takes a success as "all
+stored". Anything else raises `LinkError`, and the caller keeps every reading: nothing is
+forgotten that the cloud did not confirm.
 
 An access token the cloud rejects (the profile's "expired" rules) is renewed once and the
 batch sent once more, with a fresh `sent_mono_ms` (the cloud converts `mono_ms` stamps with it).
@@ -19,7 +20,7 @@ import json
 
 from micropython import const
 
-from tempnode.http import urlencode
+from tempnode.http import FormEncoder, measure
 from tempnode.profiles import expand_path, rejects_token
 from tempnode.redact import LinkError
 
@@ -55,19 +56,14 @@ class Uploader:
             "dropped": dropped,
             "readings": readings,
         }
-        body = json.dumps(batch)
-        if self.profile["ingest_body"] == "particle_event":
-            body = urlencode((("name", "tempnode/readings"), ("data", body), ("private", "true")))
-            kind = "application/x-www-form-urlencoded"
-        else:
-            body = body.encode()
-            kind = "application/json"
+        body = _Body(batch, self.profile["ingest_body"] == "particle_event")
         if len(body) > _BATCH_MAX:
             raise LinkError(
                 "a batch of %d readings is %d bytes, over the %d byte limit: send fewer at once"
                 % (len(readings), len(body), _BATCH_MAX),
                 False,
             )
+        kind = "application/x-www-form-urlencoded" if body.form else "application/json"
         headers = {"Authorization": "Bearer " + token, "Content-Type": kind}
         return session.request("POST", self.path, body, deadline_ms, headers)
 
@@ -87,6 +83,27 @@ class Uploader:
         if self.profile["ack"] == "2xx":
             return [r["seq"] for r in readings]
         raise LinkError("the cloud's reply does not list the stored readings (HTTP %d)" % status)
+
+
+class _Body:
+    """The batch, encoded while it is sent (`http.Session.request`'s streamed body): no copy
+    of the JSON is held in memory, only the readings themselves."""
+
+    def __init__(self, batch, form):
+        self.batch = batch
+        self.form = form
+        self.size = measure(self)
+
+    def __len__(self):
+        return self.size
+
+    def write_to(self, stream):
+        if not self.form:
+            json.dump(self.batch, stream)
+            return
+        stream.write("name=tempnode%2Freadings&data=")
+        json.dump(self.batch, FormEncoder(stream))
+        stream.write("&private=true")
 
 
 def _reason(reply):

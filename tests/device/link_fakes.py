@@ -1,4 +1,6 @@
 # Fakes for the cloud-link device tests: a scripted `socket` module and a scripted HTTP session.
+import io
+
 from tempnode.http import Response
 
 
@@ -35,6 +37,7 @@ class FakeSocket:
         self.sent = bytearray()
         self.closed = False
         self.timeouts = []
+        self.writes = []
         self.options = None
 
     def settimeout(self, seconds):
@@ -51,6 +54,7 @@ class FakeSocket:
         if self.closed:
             raise OSError(9)
         self.sent.extend(data)
+        self.writes.append(len(data))
         return len(data)
 
     def _more(self):
@@ -113,7 +117,7 @@ class FakeSession:
         self.closed = 0
 
     def request(self, method, path, body, deadline_ms, headers=None):
-        self.sent.append((method, path, bytes(body or b""), dict(headers or {})))
+        self.sent.append((method, path, body_bytes(body), dict(headers or {})))
         step = self.steps.pop(0)
         if callable(step) and not isinstance(step, Response):
             step = step(method, path, body, headers)
@@ -123,6 +127,27 @@ class FakeSession:
 
     def close(self):
         self.closed += 1
+
+
+class _Collect(io.IOBase):
+    def __init__(self):
+        self.data = bytearray()
+
+    def write(self, data):
+        self.data.extend(data)
+        return len(data)
+
+
+def body_bytes(body):
+    """The bytes a request body puts on the wire (bytes-like, str, None or streamed)."""
+    if body is None:
+        return b""
+    if hasattr(body, "write_to"):
+        out = _Collect()
+        body.write_to(out)
+        assert len(out.data) == len(body), "a streamed body's size must match what it writes"
+        return bytes(out.data)
+    return bytes(memoryview(body))
 
 
 def json_reply(status, obj, headers=None):

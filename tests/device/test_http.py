@@ -33,6 +33,35 @@ def test_sized_body_and_headers_in_any_case():
     assert b"Content-Length: 3\r\n" in sent and sent.endswith(b"\r\n\r\nabc")
 
 
+class Dribble:
+    """A streamed body written ten bytes at a time, as json.dump writes."""
+
+    def __len__(self):
+        return 3000
+
+    def write_to(self, stream):
+        for n in range(300):
+            stream.write(b"%010d" % n)
+
+
+def test_a_streamed_body_goes_out_in_whole_records_with_its_length():
+    s, net, clock = session([reply(200, b"ok")])
+    s.request("POST", "/api", Dribble(), soon(clock), {"Content-Type": "application/json"})
+    sock = net.sockets[0]
+    head, _, body = bytes(sock.sent).partition(b"\r\n\r\n")
+    assert b"Content-Length: 3000" in head and body == b"".join(b"%010d" % n for n in range(300))
+    # Head and body share 1 KB writes (TLS records): 4 writes, not 301.
+    assert sock.writes == [1024, 1024, 1024, len(sock.sent) - 3072], sock.writes
+
+
+def test_a_small_body_leaves_in_the_same_write_as_the_headers():
+    s, net, clock = session([reply(200, b"ok")])
+    s.request("POST", "/api", '{"label": "Küche"}', soon(clock))
+    sock = net.sockets[0]
+    assert len(sock.writes) == 1 and bytes(sock.sent).endswith('{"label": "Küche"}'.encode())
+    assert b"Content-Length: 19\r\n" in sock.sent  # UTF-8 bytes, not characters
+
+
 def test_chunked_body_is_joined_and_the_connection_kept():
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"

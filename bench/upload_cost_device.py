@@ -1,0 +1,106 @@
+# The device side of bench/upload_cost.py: the firmware's cloud link under MicroPython.
+#
+# Compiled to .mpy and imported (like the firmware) from a device folder (config.json,
+# secrets.json, credential.json, ca.der), with the firmware (.mpy) on MICROPYPATH (and the
+# simulated board, for virtual time, except in the heap run). Env BENCH says what to do:
+#   day HOURS    the default upload settings: 4 sensors sampled every 60 s, an upload
+#                session every 300 s (batches of at most 50, one connection, then close)
+#   naive N      N readings, each posted alone on a fresh HTTPS connection, then closed
+#   heap         one upload session of 60 readings (batches of 50 and 10) with a renewal
+# and prints one line "BENCH <json>" with its counts (and the heap it used).
+import gc
+
+gc.collect()
+_BEFORE_IMPORTS = gc.mem_alloc()
+
+import json  # noqa: E402
+import os  # noqa: E402
+
+from tempnode.clock import Clock  # noqa: E402
+from tempnode.cloud_link import CloudLink  # noqa: E402
+
+gc.collect()
+CODE_BYTES = gc.mem_alloc() - _BEFORE_IMPORTS  # the link's modules, loaded from .mpy
+
+SENSORS = ("28ff4a1b02170345", "28ff4a1b02170346", "28ff4a1b02170347", "28ff4a1b02170348")
+LABELS = ("tank", "roof", "cellar", "pipe")
+SAMPLE_MS = 60000
+UPLOAD_EVERY = 5  # samples: upload.interval_s 300
+BATCH = 50  # upload.batch_size
+
+
+def load(name):
+    with open(name) as f:
+        return json.loads(f.read())
+
+
+clock = Clock()
+link = CloudLink(load("config.json"), load("secrets.json"), clock, ".")
+seq = 0
+
+
+def sample(count):
+    global seq
+    out = []
+    for n in range(count):
+        seq += 1
+        i = n % 4
+        out.append(
+            {
+                "seq": seq,
+                "sensor": SENSORS[i],
+                "label": LABELS[i],
+                "t": 1800000000 + seq,
+                "c": 21.5,
+            }
+        )
+    return out
+
+
+def session(kept):
+    while kept:
+        batch = kept[:BATCH]
+        done = link.upload(batch, clock.monotonic_ms() + 30000)
+        kept = [r for r in kept if r["seq"] not in done]
+        batch = None
+    link.close()
+    return kept
+
+
+def day(hours):
+    kept = []
+    for minute in range(hours * 60):
+        kept += sample(4)
+        if (minute + 1) % UPLOAD_EVERY == 0:
+            kept = session(kept)
+        clock.sleep_ms(SAMPLE_MS)
+    return {"readings": seq, "kept": len(kept)}
+
+
+def naive(count):
+    for _ in range(count):
+        link.upload(sample(1), clock.monotonic_ms() + 30000)
+        link.close()
+    return {"readings": seq, "kept": 0}
+
+
+def heap():
+    for size in (50, 10):  # what a spool hands over: one batch at a time
+        batch = sample(size)
+        assert len(link.upload(batch, clock.monotonic_ms() + 30000)) == size
+        batch = None
+    link.close()
+    return {"readings": seq, "kept": 0, "code_bytes": CODE_BYTES}
+
+
+mode, _, count = (os.getenv("BENCH") or "heap").partition(" ")
+if mode == "day":
+    result = day(int(count))
+elif mode == "naive":
+    result = naive(int(count))
+else:
+    result = heap()
+result["handshakes"] = link.session.connections
+result["requests"] = link.session.requests
+result["renewals"] = link.tokens.renewals
+print("BENCH " + json.dumps(result))
