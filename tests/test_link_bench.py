@@ -1,0 +1,27 @@
+"""bench/upload_cost.py keeps working: its quick mode runs and meets the wire targets."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "upload_cost.py"
+
+
+def test_upload_cost_quick_mode_prints_its_table_and_meets_the_wire_targets():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    print(proc.stdout, proc.stderr)
+    assert proc.returncode == 0
+    last = proc.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"RESULT handshakes_per_reading=([\d.]+) bytes_ratio_naive_over_ours=([\d.]+) "
+        r"min_heap_kb=(\d+)",
+        last,
+    )
+    assert match, last
+    handshakes, ratio, heap_kb = float(match[1]), float(match[2]), int(match[3])
+    assert handshakes <= 1 / 20  # at least 20x fewer TLS handshakes than one per reading
+    assert ratio >= 5  # at least 5x fewer bytes on the wire than the naive pattern
+    assert 8 < heap_kb < 256
