@@ -131,6 +131,8 @@ class socket(io.IOBase):
         self._sock.close()
 
     def __getattr__(self, name):  # listen, setsockopt, fileno, ...
+        if name == "_sock":  # not set yet: the port refused to make the socket
+            raise AttributeError(name)
         return getattr(self._sock, name)
 
     def ioctl(self, request, arg):
