@@ -11,6 +11,7 @@ every run's output is printed, so the scan sees it as part of the suite's output
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,18 @@ class LinkDevice:
             text=True,
             bufsize=1,
         )
+
+    def run_approving(self, plan, timeout=60):
+        """Run the logger and approve each device-flow code it prints, as a person would."""
+        proc = self.spawn(plan)
+        output = []
+        for line in proc.stdout:
+            output.append(line)
+            code = re.search(r"enter the code (\S+)", line)
+            if code:
+                self.cloud.admin.approve(code.group(1))
+        proc.wait(timeout=timeout)
+        return self.finish("".join(output), proc.returncode)
 
     def finish(self, output, returncode):
         """Record what a run printed and received; parse its summary."""

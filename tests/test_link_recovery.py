@@ -4,8 +4,6 @@ The firmware runs under the real micropython against the dev cloud over HTTPS; t
 token events say exactly how many requests were refused and how many renewals happened.
 """
 
-import re
-
 import pytest
 from link_support import LinkDevice, uploads
 
@@ -71,15 +69,7 @@ def test_without_a_grace_window_a_lost_rotation_needs_provisioning_and_loses_not
     device = LinkDevice.create(tmp_path, dev_cloud, "oauth2", access_ttl_s=2, grace_s=0)
     dev_cloud.admin.add_fault("token", "drop_reply", count=1)
     plan = {"steps": [uploads(6), {"do": "provision"}, uploads(4)]}
-    proc = device.spawn(plan)
-    output = []
-    for line in proc.stdout:
-        output.append(line)
-        code = re.search(r"enter the code (\S+)", line)
-        if code:
-            dev_cloud.admin.approve(code.group(1))
-    proc.wait(timeout=60)
-    run = device.finish("".join(output), proc.returncode)
+    run = device.run_approving(plan)
     assert run.returncode == 0
     needs = [line for line in run.console if "NEEDS PROVISIONING" in line]
     assert needs == [

@@ -7,8 +7,6 @@ that prints (renewals, a lost rotation, needs-provisioning, the device flow, the
 so the scan always has something to look at, even when it runs alone.
 """
 
-import re
-
 from link_support import LinkDevice, uploads
 
 pytest_plugins = ["link_secret_scan"]
@@ -20,15 +18,7 @@ def test_no_issued_secret_appears_in_any_output(dev_cloud, tmp_path):
     device = LinkDevice.create(tmp_path, dev_cloud, "oauth2", access_ttl_s=2, grace_s=0)
     dev_cloud.admin.add_fault("token", "drop_reply", count=1)
     plan = {"steps": [uploads(3), {"do": "provision"}, uploads(6), {"do": "show"}]}
-    proc = device.spawn(plan)
-    output = []
-    for line in proc.stdout:
-        output.append(line)
-        code = re.search(r"enter the code (\S+)", line)
-        if code:
-            dev_cloud.admin.approve(code.group(1))
-    proc.wait(timeout=60)
-    run = device.finish("".join(output), proc.returncode)
+    run = device.run_approving(plan)
     assert run.summary["kept"] == [] and run.summary["renewals"] >= 1
     scan.add_text(run.output)
 
