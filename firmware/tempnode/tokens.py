@@ -113,16 +113,14 @@ class TokenManager:
         if wait:
             raise redact.LinkError("token renewal: next try in %d s" % _seconds(wait))
         store.begin_refresh()
-        tries = 0
         reread = False
-        while True:
-            tries += 1
+        for attempt in range(1, _TRIES + 1):
             try:
                 reply = self._send(session, grant, deadline_ms)
             except HttpError as e:
                 # Unknown outcome: present the same token again at once (a grace window
                 # returns the same new pair); DNS failures and TLS refusals sent nothing.
-                if e.transient and e.kind != "dns" and tries < _TRIES:
+                if e.transient and e.kind != "dns" and attempt < _TRIES:
                     continue
                 self._retry.failed(self.clock.monotonic_ms())
                 raise
@@ -132,26 +130,29 @@ class TokenManager:
                 parsed = self._parse(body)
                 if parsed is not None:
                     return self._keep(parsed)
-                if tries < _TRIES:
-                    continue  # a reply that cannot be read is as good as lost: same token
-                self._retry.failed(self.clock.monotonic_ms())
-                raise redact.LinkError("token renewal: the reply holds no access token")
+                continue  # a reply that cannot be read is as good as lost: same token again
             error = str(body.get("error") or body.get("err") or "HTTP %d" % reply.status)
-            if reply.status == 429 or reply.status >= 500 or error in _TRANSIENT_ERRORS:
-                retry_after_ms = reply.retry_after_ms()
-                waited = self._retry.failed(self.clock.monotonic_ms(), retry_after_ms)
-                raise redact.LinkError(
-                    "token renewal: the cloud is busy (%d %s); next try in %d s"
-                    % (reply.status, error, _seconds(waited)),
-                    True,
-                    retry_after_ms,
-                )
-            if not reread and store.load() and not store.needs_provisioning():
-                reread = True  # a newer credential was stored meanwhile: try that one
-                grant = self.profile["grants"].get(store.kind(), grant)
-                store.begin_refresh()
-                continue
-            self._give_up("the cloud rejected %s (%s)" % (_WHAT[store.kind()], error))
+            self._raise_if_busy(reply, error)
+            # Refused for good, unless another boot or the host tools stored a newer one.
+            if reread or not store.load() or store.needs_provisioning():
+                self._give_up("the cloud rejected %s (%s)" % (_WHAT[store.kind()], error))
+            reread = True
+            grant = self.profile["grants"].get(store.kind(), grant)
+            store.begin_refresh()
+        self._retry.failed(self.clock.monotonic_ms())
+        raise redact.LinkError("token renewal: no usable reply in %d tries" % _TRIES)
+
+    def _raise_if_busy(self, reply, error):
+        """5xx, 429 and the RFC 6749 §5.2 transient errors: back off, the cloud's way."""
+        if reply.status == 429 or reply.status >= 500 or error in _TRANSIENT_ERRORS:
+            retry_after_ms = reply.retry_after_ms()
+            waited = self._retry.failed(self.clock.monotonic_ms(), retry_after_ms)
+            raise redact.LinkError(
+                "token renewal: the cloud is busy (%d %s); next try in %d s"
+                % (reply.status, error, _seconds(waited)),
+                True,
+                retry_after_ms,
+            )
 
     def status(self):
         """Token state for `tempnode.status()`: no secret, only facts and times."""

@@ -7,7 +7,7 @@ from link_fakes import FakeSession, json_reply
 from tempnode import profiles, redact
 from tempnode.clock import Clock
 from tempnode.credential_store import CredentialStore
-from tempnode.http import HttpError
+from tempnode.http import HttpError, Response
 from tempnode.redact import LinkError
 from tempnode.tokens import TokenManager
 
@@ -162,6 +162,14 @@ def test_an_unknown_outcome_presents_the_same_refresh_token_again_at_once():
     assert tm.token(session, soon(clock)) == A1
     assert [form(s[2])["refresh_token"] for s in session.sent] == [R1, R1, R1]
     assert on_flash()["refresh_token"] == R2 and on_flash()["refreshing"] is False
+
+
+def test_an_unreadable_success_counts_as_lost_and_the_same_token_goes_again():
+    tm, clock = manager()
+    garbled = Response(200, {}, b'{"access_tok<!-- not JSON')
+    session = FakeSession(garbled, granted(A1, R2, 60))
+    assert tm.token(session, soon(clock)) == A1
+    assert [form(s[2])["refresh_token"] for s in session.sent] == [R1, R1]
 
 
 def test_after_repeated_lost_replies_the_marker_stays_and_the_same_token_is_retried_later():
