@@ -206,3 +206,11 @@ def test_plain_http_only_when_asked(dev_cloud_process, tmp_path):
         auth=(device["client_id"], device["client_secret"]),
     )
     assert reply.status_code == 200 and reply.json()["access_token"]
+
+
+def test_generated_secrets_can_follow_a_command_line_option():
+    from host_tools.cloud.storage import new_secret
+
+    made = [new_secret() for _ in range(2000)]  # about 1 in 64 urlsafe strings starts with "-"
+    assert not [s for s in made if s.startswith("-")]
+    assert len(set(made)) == len(made) and min(map(len, made)) == 43

@@ -3,7 +3,6 @@ which runs it on a loopback port in a background thread (tests, `tempnode cloud 
 
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from .faults import FaultBoard
 from .ingest import MAX_BATCH_BYTES, ingest_endpoint, resource_protector
 from .oauth import OAuthServer
 from .server import CloudHTTPServer, serve_in_thread
-from .storage import Store
+from .storage import Store, new_secret
 from .web import route
 
 HOST = "127.0.0.1"
@@ -113,7 +112,7 @@ def _admin_key(data_dir):
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
+            f.write(new_secret())
     return path.read_text().strip()
 
 

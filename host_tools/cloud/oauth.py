@@ -52,14 +52,14 @@ from .records import (
     find_token,
     lifetimes,
 )
-from .storage import check_password, digest
+from .storage import check_password, digest, new_secret
 
 _SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 AUTH_CODE_TTL_S = 600
 
 
 def new_token(**_):
-    return secrets.token_urlsafe(32)
+    return new_secret()
 
 
 def _seal_key(refresh_token):

@@ -6,14 +6,13 @@ client, except in the Spark 2014 dialect where every device logged in through `s
 """
 
 import re
-import secrets
 from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 from authlib.oauth2.rfc8628 import DeviceCredentialMixin
 
 from .dialects import DEVICE_CODE, DIALECTS, ROTATIONS, SCOPE
-from .storage import check_digest, digest, hash_password
+from .storage import check_digest, digest, hash_password, new_secret
 from .web import is_number
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -212,8 +211,8 @@ def create_device(store, now, base_url, spec):
     )
     if any(not PATH_PART.fullmatch(str(v)) for v in place.values()):
         raise ValueError("org and app must be 1-64 letters, digits, '.', '_' or '-'")
-    password = spec.get("password") or secrets.token_urlsafe(18)
-    client_id, client_secret = SHARED_CLIENTS.get(profile, (device_id, secrets.token_urlsafe(32)))
+    password = spec.get("password") or new_secret(18)
+    client_id, client_secret = SHARED_CLIENTS.get(profile, (device_id, new_secret()))
     with store.tx() as db:
         if db.execute("SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone():
             raise ValueError(f"a device named {device_id!r} exists already")

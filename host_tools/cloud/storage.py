@@ -105,6 +105,14 @@ CREATE TABLE IF NOT EXISTS settings (
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
+def new_secret(nbytes=32):
+    """A random URL-safe secret that never starts with "-", so it can follow a command-line
+    option (`--client-secret VALUE`) without being read as one."""
+    while (secret := secrets.token_urlsafe(nbytes)).startswith("-"):
+        pass
+    return secret
+
+
 def digest(secret):
     """The at-rest form of a token, code or client secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
