@@ -35,7 +35,7 @@ def start_after_kill(device, plan, kill_after_s=None):
         proc.kill()
     output += proc.communicate(timeout=30)[0]
     run = device.finish(output, proc.returncode)
-    assert "Traceback" not in output, output
+    assert "Traceback" not in output, output.splitlines()
     needs = bool(device.read_json("credential.json").get("needs_provisioning"))
     if needs:
         # Only a kill inside a refresh (the cloud rotated, the reply never got stored).

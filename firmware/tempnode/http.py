@@ -212,7 +212,10 @@ class Session:
             except (OSError, IndexError) as e:
                 raise HttpError("dns", "cannot resolve %s (%s)" % (self.host, _describe(e)))
         family, kind, proto = self._address[0], self._address[1], self._address[2]
-        self._raw = socket.socket(family, kind, proto)
+        try:
+            self._raw = socket.socket(family, kind, proto)
+        except OSError as e:  # e.g. out of sockets (lwIP has a handful), or no network
+            raise HttpError("connect", "no socket: " + _describe(e))
         self._stream = self._raw
         try:
             # Headers and body go out in separate writes; with Nagle's algorithm the second
@@ -257,14 +260,13 @@ class Session:
             sent += n
 
     def _readline(self, deadline_ms, limit=_LINE_MAX):
+        """One line with its line end; a line longer than `limit` comes back cut, without."""
         self._set_timeout(deadline_ms)
         try:
             line = self._stream.readline(limit)  # pyright: ignore[reportCallIssue]
         except OSError as e:
             raise HttpError(_timeout_or(e, "closed"), "reading: " + _describe(e))
-        if not line.endswith(b"\n"):
-            if len(line) >= limit:
-                raise HttpError("protocol", "a line of the reply is over %d bytes" % limit)
+        if not line.endswith(b"\n") and len(line) < limit:
             raise HttpError("closed", "the reply ended in the middle of a line")
         return line
 
@@ -299,6 +301,8 @@ class Session:
             line = self._readline(deadline_ms)
             if line in (b"\r\n", b"\n"):
                 return headers
+            if not line.endswith(b"\n"):
+                raise HttpError("protocol", "a header line is over %d bytes" % _LINE_MAX)
             name, colon, value = line.partition(b":")
             if not colon:
                 raise HttpError("protocol", "a header line has no colon")
@@ -338,7 +342,9 @@ class Session:
             try:
                 size = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
-                raise HttpError("protocol", "a chunk size is not hexadecimal")
+                size = -1
+            if size < 0 or not line.endswith(b"\n"):
+                raise HttpError("protocol", "a chunk size line is not hexadecimal")
             if size == 0:
                 break
             total += size
@@ -347,7 +353,8 @@ class Session:
             chunk = bytearray(size)
             self._read_into(memoryview(chunk), deadline_ms)
             parts.append(chunk)
-            self._readline(deadline_ms)  # the CRLF after the chunk data
+            if self._readline(deadline_ms) not in (b"\r\n", b"\n"):
+                raise HttpError("protocol", "chunk data longer than its size")
         while self._readline(deadline_ms) not in (b"\r\n", b"\n"):
             pass  # trailer fields (RFC 9112 §7.1.2) are not used
         return b"".join(parts)
@@ -480,6 +487,8 @@ def _parse_status(line):
     # "HTTP/1.1 200 OK": anything else is not an HTTP/1.x reply.
     if not line.startswith(b"HTTP/1.") or len(line) < 12 or line[8] != 32:
         raise HttpError("protocol", "the reply is not HTTP")
+    if not line.endswith(b"\n"):
+        raise HttpError("protocol", "the status line is over %d bytes" % _LINE_MAX)
     try:
         status = int(line[9:12])
     except ValueError:

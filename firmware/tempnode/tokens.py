@@ -107,7 +107,7 @@ class TokenManager:
         if grant is None:
             self._give_up(
                 "the cloud rejected %s, which cannot be renewed on the device with "
-                "this cloud" % _WHAT[store.kind()]
+                "this cloud" % _what(store.kind())
             )
         wait = self._retry.wait_ms(self.clock.monotonic_ms())
         if wait:
@@ -135,7 +135,7 @@ class TokenManager:
             self._raise_if_busy(reply, error)
             # Refused for good, unless another boot or the host tools stored a newer one.
             if reread or not store.load() or store.needs_provisioning():
-                self._give_up("the cloud rejected %s (%s)" % (_WHAT[store.kind()], error))
+                self._give_up("the cloud rejected %s (%s)" % (_what(store.kind()), error))
             reread = True
             grant = self.profile["grants"].get(store.kind(), grant)
             store.begin_refresh()
@@ -253,7 +253,7 @@ class TokenManager:
         if store.problem or self._dead.wait_ms(now):
             raise redact.LinkError("needs provisioning: %s" % reason, False)
         self._refresh(session, deadline_ms)  # a refusal counts in `_dead` again (`_give_up`)
-        redact.log("the cloud accepts %s again" % _WHAT[store.kind()])
+        redact.log("the cloud accepts %s again" % _what(store.kind()))
 
     def _give_up(self, reason):
         store = self.store
@@ -298,6 +298,10 @@ def lifetime_seconds(value):
     except (TypeError, ValueError):
         return None
     return seconds if seconds > 0 else None
+
+
+def _what(kind):
+    return _WHAT.get(kind, "the stored credential")
 
 
 def _seconds(ms):

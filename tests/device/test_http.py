@@ -127,11 +127,27 @@ def test_bodies_over_the_cap_are_errors_and_close_the_socket():
 
 
 def test_garbage_instead_of_http_is_a_protocol_error():
-    for garbage in (b"SSH-2.0-OpenSSH_9.6\r\n", b"\x16\x03\x01\x02\x00\x01" * 300):
+    noise = b"\x16\x03\x01\x02\x00\x01" * 300  # no line end in the first KB
+    for garbage in (b"SSH-2.0-OpenSSH_9.6\r\n", noise):
         s, net, clock = session([garbage])
         with raises(HttpError) as r:
             s.request("GET", "/", None, soon(clock))
         assert r.value.kind == "protocol", r.value
+        assert net.sockets[0].closed
+
+
+def test_over_long_lines_and_bad_chunks_are_protocol_errors():
+    cases = (
+        (b"HTTP/1.1 200 " + b"O" * 2000 + b"\r\n\r\n", "status line is over"),
+        (b"HTTP/1.1 200 OK\r\nSet-Cookie: " + b"c" * 2000 + b"\r\n\r\n", "header line is over"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "not hexadecimal"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", "longer than"),
+    )
+    for script, expected in cases:
+        s, net, clock = session([script])
+        with raises(HttpError) as r:
+            s.request("GET", "/", None, soon(clock))
+        assert r.value.kind == "protocol" and expected in str(r.value), r.value
         assert net.sockets[0].closed
 
 

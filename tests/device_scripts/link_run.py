@@ -18,7 +18,7 @@ import json
 import sys
 import time
 
-from tempnode import redact
+from tempnode import atomic, redact
 from tempnode.clock import Clock
 from tempnode.cloud_link import CloudLink
 from tempnode.redact import LinkError
@@ -50,10 +50,8 @@ CLOCK = Clock()
 plan = load("plan.json")
 link = CloudLink(load("config.json"), load("secrets.json"), CLOCK, ".")
 # Readings not confirmed yet (what a spool would hold) and the last seq, kept across runs.
-try:
-    state = load("logger-state.json")
-except OSError:
-    state = {"kept": [], "taken": 0}
+# Written atomically: the kill campaign may stop this process in the middle of the write.
+state = atomic.read_json("logger-state.json") or {"kept": [], "taken": 0}
 kept = state["kept"]
 taken = state["taken"]
 failures = 0
@@ -119,8 +117,7 @@ for step in plan["steps"]:
     elif step["do"] == "show":  # what a person at the REPL would see
         print(repr(link), repr(link.store), repr(link.tokens), link.status())
 
-with open("logger-state.json", "w") as f:
-    f.write(json.dumps({"kept": kept, "taken": taken}))
+atomic.write_json("logger-state.json", {"kept": kept, "taken": taken})
 summary = {
     "taken": taken,
     "kept": [r["seq"] for r in kept],
