@@ -194,8 +194,24 @@ def run():
         logger.run()
     except KeyboardInterrupt:
         log("stopped (Ctrl-C); tempnode.status() shows the state, tempnode.run() restarts")
+    except Exception as e:  # noqa: BLE001 - a logger that stops silently is the worst outcome
+        _report_crash(e)
+        parts.reset()
     finally:
         parts.close()
+
+
+def _report_crash(error):
+    """The traceback, scrubbed of secrets like every console line, then the reset notice."""
+    import io
+    import sys
+
+    from tempnode.redact import scrub
+
+    trace = io.StringIO()
+    sys.print_exception(error, trace)  # pyright: ignore[reportArgumentType]
+    print(scrub(trace.getvalue()))  # pyright: ignore[reportAttributeAccessIssue]
+    log("the logger failed; resetting the board (the readings are kept in the spool)")
 
 
 def _report_config_error(parts, error):

@@ -13,10 +13,13 @@ near, on one connection, and forgets only what the cloud confirmed. A network fa
 (DNS, connect, timeout) drops the Wi-Fi association so the next session re-joins: outages are
 found by timeouts, not by `isconnected()` (boards-and-micropython.md).
 
-After `reboot_after_no_upload_s` with readings waiting and no successful upload (and the
-credential not the problem), the board resets itself, as ESPHome's reboot timeout does; the
-spool is on flash, so nothing is lost.
+After `reboot_after_no_upload_s` with readings waiting and no answer from the cloud at all
+(the network path is what fails, not the cloud's 5xx or the credential, which a reboot cannot
+mend), the board resets itself, as ESPHome's reboot timeout does; the spool is on flash, so
+nothing is lost.
 """
+
+import gc
 
 from micropython import const
 
@@ -41,6 +44,7 @@ class Logger:
         self.next_sample_ms = now
         self.next_upload_ms = now + self.sample_ms  # the first batch goes out soon after boot
         self.last_upload_ms = now
+        self.last_contact_ms = now  # the cloud last answered anything (a 503 counts)
         self.samples = 0
         self.late_samples = 0
         self.uploaded = 0
@@ -94,25 +98,42 @@ class Logger:
         if not p.wifi.ensure(self._deadline(), p.wdt_feed):
             return
         try:
-            while p.spool.depth():
-                deadline = self._deadline()
-                if deadline - p.clock.monotonic_ms() < _MIN_STEP_MS:
-                    break
-                p.wdt_feed()
-                batch = p.spool.peek_batch(self.batch_size)
-                confirmed = p.link.upload(batch, deadline, p.spool.dropped())
-                p.spool.confirm(confirmed)
-                self.uploaded += len(confirmed)
-                self.last_upload_ms = p.clock.monotonic_ms()
-                if not confirmed:
-                    break
+            while p.spool.depth() and self._send_batch(self._deadline()):
+                pass
         except LinkError as e:
             log("upload: %s" % e)
             if getattr(e, "kind", None) in _NETWORK_KINDS:
                 p.wifi.link_lost()
+            else:
+                self.last_contact_ms = p.clock.monotonic_ms()
         finally:
             p.link.close()
             p.wdt_feed()
+
+    def _send_batch(self, deadline):
+        """Send one batch; False when the session should end (no time left, nothing taken)."""
+        p = self.p
+        if deadline - p.clock.monotonic_ms() < _MIN_STEP_MS:
+            return False
+        p.wdt_feed()
+        try:
+            batch = p.spool.peek_batch(self.batch_size)
+            confirmed = p.link.upload(batch, deadline, p.spool.dropped())
+        except MemoryError:
+            # The batch did not fit in this board's heap (a long outage filled the spool).
+            # Retry at once with half as many: if the heap ran out during a token renewal,
+            # replaying it now lands in the cloud's grace window. The readings stay spooled.
+            batch = None
+            gc.collect()
+            if self.batch_size == 1:
+                raise
+            self.batch_size //= 2
+            log("upload: out of memory; batches of %d readings from now on" % self.batch_size)
+            return True
+        p.spool.confirm(confirmed)
+        self.uploaded += len(confirmed)
+        self.last_upload_ms = self.last_contact_ms = p.clock.monotonic_ms()
+        return bool(confirmed)
 
     def _deadline(self):
         now = self.p.clock.monotonic_ms()
