@@ -136,6 +136,7 @@ def _stop():
 
 def _at_exit():
     time.set_alarm(None, None)
+    time.publish()  # the next boot starts from this boot's time, never before it
     cause = _pending or resets.SOFT_RESET  # a boot that ended at the REPL
     if cause != resets.PWRON_RESET:
         rtc_error_s = time.time() - time.virtual_ms() // 1000

@@ -194,6 +194,12 @@ def run():
         logger.run()
     except KeyboardInterrupt:
         log("stopped (Ctrl-C); tempnode.status() shows the state, tempnode.run() restarts")
+        # A started watchdog cannot be stopped on these ports (boards-and-micropython.md).
+        log(
+            "the watchdog still runs: the board resets within %d s; for a long REPL "
+            "session reset with the safe-mode button held (safe mode starts no watchdog)"
+            % (parts.wdt_ms // 1000 + 1)
+        )
     except Exception as e:  # noqa: BLE001 - a logger that stops silently is the worst outcome
         _report_crash(e)
         parts.reset()

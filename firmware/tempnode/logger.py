@@ -29,6 +29,10 @@ _SAMPLE_MARGIN_MS = const(1500)  # a network step ends this long before the next
 _WDT_MARGIN_MS = const(1500)  # ... and this long before the watchdog would bite
 _MIN_STEP_MS = const(500)  # not worth starting a network step with less time than this
 _NETWORK_KINDS = ("dns", "connect", "timeout", "closed")
+_WIRING_FAULTS = {
+    "bus_short": "the 1-Wire bus is held low (readings are kept as bus_short)",
+    "absent": "no sensor answers on the 1-Wire bus (readings are kept as absent)",
+}
 
 
 class Logger:
@@ -49,6 +53,7 @@ class Logger:
         self.late_samples = 0
         self.uploaded = 0
         self.stable = False
+        self.wiring_problem = None
 
     # -- one pass of the loop ---------------------------------------------------------------
     def run(self):
@@ -73,6 +78,7 @@ class Logger:
     def sample(self, now):
         p = self.p
         readings = p.bank.read_cycle()
+        self._note_wiring(readings)
         p.wdt_feed()
         try:
             p.spool.append(readings, now)
@@ -84,6 +90,18 @@ class Logger:
             self.late_samples += 1
             self.next_sample_ms = p.clock.monotonic_ms() + self.sample_ms
         p.led.show(self._state(), p.clock)
+
+    def _note_wiring(self, readings):
+        """Say once when every sensor fails for a wiring reason, and once when that ends."""
+        problem = None
+        if readings and all(r.error in _WIRING_FAULTS for r in readings):
+            problem = readings[0].error
+        if problem != self.wiring_problem:
+            if problem is not None:
+                log("sensors: %s; check the 1-Wire wiring and pull-up" % _WIRING_FAULTS[problem])
+            else:
+                log("sensors: the 1-Wire bus answers again")
+            self.wiring_problem = problem
 
     def _upload_due(self):
         now = self.p.clock.monotonic_ms()
@@ -148,13 +166,11 @@ class Logger:
         if (
             self.no_upload_reset_ms
             and p.spool.depth()
-            and now - self.last_upload_ms > self.no_upload_reset_ms
+            and now - self.last_contact_ms > self.no_upload_reset_ms
             and not p.link.tokens.store.needs_provisioning()
         ):
-            log(
-                "no upload for %d s with readings waiting: resetting the board"
-                % ((now - self.last_upload_ms) // 1000)
-            )
+            silent_s = (now - self.last_contact_ms) // 1000
+            log("no answer from the cloud for %d s with readings waiting: resetting" % silent_s)
             p.reset()
 
     def _sleep_until(self, when_ms):
@@ -171,6 +187,8 @@ class Logger:
         p = self.p
         if p.link.tokens.store.needs_provisioning():
             return "needs_provisioning"
+        if self.wiring_problem is not None:
+            return "sensor_fault"
         if p.wifi.failing():
             return "no_wifi"
         if p.link.last_error is not None:

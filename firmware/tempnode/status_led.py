@@ -6,6 +6,7 @@
 | no_wifi | 2 blinks | yellow |
 | no_cloud (Wi-Fi up, cloud unreachable or refusing) | 3 blinks | orange |
 | needs_provisioning | 1 long (600 ms) blink | blue |
+| sensor_fault (the 1-Wire bus is shorted, or no sensor answers) | 4 blinks | purple |
 | config_error | 5 fast blinks | red |
 | safe_mode | on, steady | magenta |
 
@@ -23,6 +24,7 @@ PATTERNS = {
     "no_wifi": (_BLINK_MS, _BLINK_MS, 2, (24, 16, 0)),
     "no_cloud": (_BLINK_MS, _BLINK_MS, 3, (32, 8, 0)),
     "needs_provisioning": (600, 200, 1, (0, 0, 32)),
+    "sensor_fault": (_BLINK_MS, _BLINK_MS, 4, (16, 0, 32)),
     "config_error": (_FAST_MS, _FAST_MS, 5, (32, 0, 0)),
 }
 _SAFE_MODE_COLOUR = (24, 0, 24)
