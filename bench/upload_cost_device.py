@@ -7,7 +7,8 @@
 #                session every 300 s (batches of at most 50, one connection, then close)
 #   naive N      N readings, each posted alone on a fresh HTTPS connection, then closed
 #   heap         one upload session of 60 readings (batches of 50 and 10) with a renewal
-# and prints one line "BENCH <json>" with its counts (and the heap it used).
+# and prints one line "BENCH <json>" with its counts (and, for heap, the heap the code takes
+# and the file the firmware package came from).
 import gc
 
 gc.collect()
@@ -16,11 +17,14 @@ _BEFORE_IMPORTS = gc.mem_alloc()
 import json  # noqa: E402
 import os  # noqa: E402
 
+import tempnode  # noqa: E402
 from tempnode.clock import Clock  # noqa: E402
 from tempnode.cloud_link import CloudLink  # noqa: E402
 
 gc.collect()
-CODE_BYTES = gc.mem_alloc() - _BEFORE_IMPORTS  # the link's modules, loaded from .mpy
+# The heap the link's modules take: their bytecode too when loaded from .mpy files, only the
+# runtime's objects for them when imported from a ROMFS image.
+CODE_BYTES = gc.mem_alloc() - _BEFORE_IMPORTS
 
 SENSORS = ("28ff4a1b02170345", "28ff4a1b02170346", "28ff4a1b02170347", "28ff4a1b02170348")
 LABELS = ("tank", "roof", "cellar", "pipe")
@@ -90,7 +94,7 @@ def heap():
         assert len(link.upload(batch, clock.monotonic_ms() + 30000)) == size
         batch = None
     link.close()
-    return {"readings": seq, "kept": 0, "code_bytes": CODE_BYTES}
+    return {"readings": seq, "kept": 0, "code_bytes": CODE_BYTES, "code_file": tempnode.__file__}
 
 
 mode, _, count = (os.getenv("BENCH") or "heap").partition(" ")
