@@ -52,7 +52,7 @@ pytest: venv system-deps
 	$(BIN)/pytest
 
 demo: venv
-	$(BIN)/tempnode demo
+	$(BIN)/tempnode sim
 
 clean:
 	rm -rf build

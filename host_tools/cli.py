@@ -8,7 +8,6 @@ from . import (
     build,
     cloud,
     console,
-    demo,
     deploy,
     flash,
     init_wizard,
@@ -24,7 +23,6 @@ from .errors import UserError
 COMMAND_MODULES = (
     boards,
     build,
-    demo,
     init_wizard,
     validate,
     flash,

@@ -20,7 +20,8 @@ Scenario keys (JSON): `name`, `duration_s`, `seed`; `device` (`id`, `profile`, `
 `refresh_ttl_s`, `rotation`, `grace_s`); `config` (merged into config.json: intervals, labels);
 `sensors`, `bus_faults` (the 1-Wire simulator, `boards/host/onewire_sim.py`); `wifi`,
 `wifi_outages` (`boards/host/sim_wifi.py`); `cloud_outages`, `revocations`, `power_cuts` (here,
-`{"from_s", "to_s"}` or `{"at_s"}`); `approve_device_flow` (default true).
+`{"from_s", "to_s"}` or `{"at_s"}`); `power_cut_writes` (the k-th boot loses power at that
+block write: a campaign over every kind of write); `approve_device_flow` (default true).
 """
 
 import json
@@ -71,6 +72,7 @@ _SCENARIO_KEYS = {
     "cloud_outages": list,
     "revocations": list,
     "power_cuts": list,
+    "power_cut_writes": list,
     "approve_device_flow": bool,
     "pins": dict,
 }
@@ -229,6 +231,7 @@ class Run:
         self.console = []
         self.approved = []
         self.crashes_in_a_row = 0
+        self._cuts_at_write = list(scenario.get("power_cut_writes", ()))
         self._events = sorted(
             [(at, "power_cut") for at, _ in windows(scenario, "power_cuts")]
             + [(at, "revoke") for at, _ in windows(scenario, "revocations")]
@@ -246,9 +249,12 @@ class Run:
     def virtual_s(self):
         return (self.clock.now_ms() - self.t0_ms) / 1000
 
-    def board_env(self):
+    def _next_boot_env(self):
         scenario_file = self.work / "scenario.json"
-        return {
+        env = {}
+        if self._cuts_at_write:
+            env["TEMPNODE_POWER_CUT_AT_WRITE"] = str(self._cuts_at_write.pop(0))
+        return env | {
             "TEMPNODE_FLASH": str(self.flash),
             "TEMPNODE_SCENARIO": str(scenario_file),
             "TEMPNODE_SCENARIO_T0_MS": str(self.t0_ms),
@@ -283,7 +289,7 @@ class Run:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=self.work,
-            env=dict(os.environ, **self.board_env()),
+            env=dict(os.environ, **self._next_boot_env()),
         )
         os.set_blocking(proc.stdout.fileno(), False)
         pending = b""

@@ -6,6 +6,7 @@
     link.close()                                             # end of the upload session
     link.status()                                            # no secrets: a dict of facts
     link.provision(deadline_ms, blink)                       # device flow (RFC 8628)
+    link.heal(deadline_ms)      # the same in steps, between samples, while needs-provisioning
 
 `config` is `config.json` (uses `device_id` and `cloud`: `profile`, `base_url`, `ca`,
 `insecure_tls`, `insecure_http`, `client_id`, `org`/`app` (Usergrid), `app_id` (Speckle),
@@ -38,6 +39,8 @@ from tempnode.uploader import Uploader
 _RETRY_BASE_MS = const(2000)
 _RETRY_CAP_MS = const(900000)  # 15 min
 _PROVISION_MS = const(900000)  # how long a device-flow code may wait for approval, at most
+_HEAL_BASE_MS = const(60000)  # after a code expired unapproved: the next one a minute later,
+_HEAL_CAP_MS = const(3600000)  # ... doubling up to an hour
 CREDENTIAL_FILE = "credential.json"
 
 
@@ -58,6 +61,8 @@ class CloudLink:
         self.uploader = Uploader(self.profile, cloud, config["device_id"], self.tokens, clock)
         self.secrets = secrets
         self._backoff = Backoff(_RETRY_BASE_MS, _RETRY_CAP_MS)
+        self._heal_backoff = Backoff(_HEAL_BASE_MS, _HEAL_CAP_MS)
+        self._flow = None
         self.last_error = None
 
     def __repr__(self):
@@ -112,6 +117,50 @@ class CloudLink:
         finally:
             self.session.close()
         self._backoff.succeeded()
+
+    def needs_provisioning(self):
+        """Why the cloud refused the stored credential, or None."""
+        return self.tokens.store.needs_provisioning()
+
+    def heal(self, deadline_ms):
+        """One step of the device flow while the credential is refused: start it (the URL and
+        code go to the console), or poll it when due. Never blocks longer than one request.
+        True once a new credential is stored; False while waiting (see `next_heal_ms`)."""
+        from tempnode.device_flow import DeviceFlow
+
+        now = self.clock.monotonic_ms()
+        if self.profile["device_flow"] is None or self._heal_backoff.wait_ms(now):
+            return False
+        flow = self._flow
+        try:
+            if flow is None or flow.expired():
+                flow = self._flow = DeviceFlow(
+                    self.session, self.profile, self.cloud, self.secrets, self.clock
+                )
+                flow.start(deadline_ms)
+                return False
+            if not flow.due():
+                return False
+            body = flow.poll(deadline_ms)
+        except LinkError as e:
+            if not e.transient:
+                self._flow = None
+                self._heal_backoff.failed(self.clock.monotonic_ms())
+            raise
+        if body is None:
+            return False
+        self.tokens.adopt(body)
+        self._flow = None
+        self._heal_backoff.succeeded()
+        self._backoff.succeeded()
+        return True
+
+    def next_heal_ms(self):
+        """When `heal` has something to do next (monotonic ms), or None."""
+        if self._flow is not None:
+            return self._flow.next_poll_ms
+        wait = self._heal_backoff.wait_ms(self.clock.monotonic_ms())
+        return self.clock.monotonic_ms() + wait if wait else None
 
     def status(self):
         """The link's state for `tempnode.status()`: facts and times, never a secret."""

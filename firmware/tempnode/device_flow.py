@@ -3,6 +3,10 @@
     body = device_flow.run(session, profile, cloud, secrets, clock, deadline_ms, blink)
     tokens.adopt(body)  # the reply becomes credential.json
 
+    flow = DeviceFlow(session, profile, cloud, secrets, clock)  # the same, in steps:
+    flow.start(deadline_ms)                                     # prints the URL and code
+    body = flow.poll(deadline_ms) if flow.due() else None       # None while pending
+
 The device asks the cloud for a code (§3.1-3.2), prints the verification URL and the user
 code on the console, and polls the token endpoint (§3.4) while a person approves the code in a
 browser. `authorization_pending` keeps polling; `slow_down` adds 5 s to the interval for good
@@ -26,45 +30,86 @@ _POLL_BACKOFF_CAP_MS = const(60000)
 _BLINK_EVERY_MS = const(1000)
 
 
-def run(session, profile, cloud, secrets, clock, deadline_ms, blink=None):
-    """Run the device flow to its end; return the token reply (dict) or raise `LinkError`."""
-    if profile["device_flow"] is None:
-        raise LinkError(
-            "this cloud has no device flow: provision the device from the host "
-            "(tempnode provision)",
-            False,
+class DeviceFlow:
+    """One device-flow attempt, in steps that never block: `start()` once, then `poll()`
+    whenever `due()`; the field logger samples on schedule in between."""
+
+    def __init__(self, session, profile, cloud, secrets, clock):
+        if profile["device_flow"] is None:
+            raise LinkError(
+                "this cloud has no device flow: provision the device from the host "
+                "(tempnode provision)",
+                False,
+            )
+        self.session = session
+        self.profile = profile
+        self.cloud = cloud
+        self.clock = clock
+        self.client = (cloud["client_id"], secrets.get("client_secret"))
+        self.expires_at = 0  # monotonic ms; before start() the flow counts as expired
+        self.next_poll_ms = 0
+        self._pairs = []
+        self._interval_ms = _DEFAULT_INTERVAL_S * 1000
+        self._backoff = Backoff(self._interval_ms, _POLL_BACKOFF_CAP_MS, self._interval_ms)
+
+    def start(self, deadline_ms):
+        """Ask the cloud for a code and print where to approve it (RFC 8628 §3.1-3.3)."""
+        path, scope = self.profile["device_flow"]
+        reply = post_token_request(
+            self.session,
+            self.profile,
+            self.cloud,
+            path,
+            [("scope", scope)],
+            self.client,
+            deadline_ms,
         )
-    path, scope = profile["device_flow"]
-    client = (cloud["client_id"], secrets.get("client_secret"))
-    reply = post_token_request(
-        session, profile, cloud, path, [("scope", scope)], client, deadline_ms
-    )
-    grant = reply.json()
-    if reply.status != 200 or not isinstance(grant, dict) or "device_code" not in grant:
-        raise LinkError("the cloud refused to start the device flow (HTTP %d)" % reply.status)
-    device_code = redact.secret(grant["device_code"])
-    interval_ms = int(grant.get("interval") or _DEFAULT_INTERVAL_S) * 1000
-    expires_at = min(deadline_ms, clock.monotonic_ms() + int(grant["expires_in"]) * 1000)
-    redact.log(
-        "to connect this logger, open %s and enter the code %s"
-        % (grant["verification_uri"], grant["user_code"])
-    )
-    if grant.get("verification_uri_complete"):
-        redact.log("(or open %s)" % grant["verification_uri_complete"])
-    pairs = [("grant_type", _GRANT), ("device_code", device_code)]
-    backoff = Backoff(interval_ms, _POLL_BACKOFF_CAP_MS, interval_ms)
-    wait_ms = interval_ms
-    while True:
-        _wait(clock, min(wait_ms, expires_at - clock.monotonic_ms()), blink)
-        if clock.monotonic_ms() >= expires_at:
+        grant = reply.json()
+        if reply.status != 200 or not isinstance(grant, dict) or "device_code" not in grant:
+            raise LinkError("the cloud refused to start the device flow (HTTP %d)" % reply.status)
+        now = self.clock.monotonic_ms()
+        self._interval_ms = int(grant.get("interval") or _DEFAULT_INTERVAL_S) * 1000
+        self.expires_at = now + int(grant["expires_in"]) * 1000
+        self.next_poll_ms = now + self._interval_ms
+        self._pairs = [
+            ("grant_type", _GRANT),
+            ("device_code", redact.secret(grant["device_code"])),
+        ]
+        self._backoff = Backoff(self._interval_ms, _POLL_BACKOFF_CAP_MS, self._interval_ms)
+        redact.log(
+            "to connect this logger, open %s and enter the code %s"
+            % (grant["verification_uri"], grant["user_code"])
+        )
+        if grant.get("verification_uri_complete"):
+            redact.log("(or open %s)" % grant["verification_uri_complete"])
+
+    def expired(self):
+        return self.clock.monotonic_ms() >= self.expires_at
+
+    def due(self):
+        return self.clock.monotonic_ms() >= self.next_poll_ms
+
+    def poll(self, deadline_ms):
+        """One poll (§3.4): the token reply once approved, None while pending; `LinkError`
+        when the flow has ended (denied, expired)."""
+        clock = self.clock
+        if self.expired():
             raise LinkError("the code expired before anyone approved it: start again", False)
         try:
-            reply = post_token_request(session, profile, cloud, None, pairs, client, expires_at)
+            reply = post_token_request(
+                self.session,
+                self.profile,
+                self.cloud,
+                None,
+                self._pairs,
+                self.client,
+                min(deadline_ms, self.expires_at),
+            )
         except HttpError as e:
             if not e.transient:
                 raise
-            wait_ms = backoff.failed(clock.monotonic_ms())
-            continue
+            self.next_poll_ms = clock.monotonic_ms() + self._backoff.failed(clock.monotonic_ms())
+            return None
         body = reply.json()
         body = body if isinstance(body, dict) else {}
         if reply.status == 200:
@@ -72,14 +117,32 @@ def run(session, profile, cloud, secrets, clock, deadline_ms, blink=None):
             return body
         error = body.get("error")
         if reply.status == 429 or reply.status >= 500:
-            wait_ms = backoff.failed(clock.monotonic_ms(), reply.retry_after_ms())
-            continue
+            wait = self._backoff.failed(clock.monotonic_ms(), reply.retry_after_ms())
+            self.next_poll_ms = clock.monotonic_ms() + wait
+            return None
         if error == "slow_down":
-            interval_ms += _SLOW_DOWN_MS
+            self._interval_ms += _SLOW_DOWN_MS  # for good (§3.5)
         elif error != "authorization_pending":
             raise LinkError("the device flow ended: %s" % (error or reply.status), False)
+        backoff = self._backoff
         backoff.succeeded()
-        backoff.base_ms = backoff.floor_ms = wait_ms = interval_ms
+        backoff.base_ms = backoff.floor_ms = self._interval_ms
+        self.next_poll_ms = clock.monotonic_ms() + self._interval_ms
+        return None
+
+
+def run(session, profile, cloud, secrets, clock, deadline_ms, blink=None):
+    """Run the device flow to its end; return the token reply (dict) or raise `LinkError`."""
+    flow = DeviceFlow(session, profile, cloud, secrets, clock)
+    flow.start(deadline_ms)
+    while True:
+        end = min(deadline_ms, flow.expires_at)
+        _wait(clock, min(flow.next_poll_ms, end) - clock.monotonic_ms(), blink)
+        if clock.monotonic_ms() >= deadline_ms and not flow.expired():
+            raise LinkError("gave up waiting for the device flow's approval", False)
+        body = flow.poll(deadline_ms)
+        if body is not None:
+            return body
 
 
 def _wait(clock, ms, blink):

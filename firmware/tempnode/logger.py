@@ -105,6 +105,8 @@ class Logger:
 
     def _upload_due(self):
         now = self.p.clock.monotonic_ms()
+        if self.p.link.needs_provisioning():
+            return now >= self.next_upload_ms
         if self.p.spool.depth() == 0:
             self.next_upload_ms = max(self.next_upload_ms, now)
             return False
@@ -116,6 +118,8 @@ class Logger:
         if not p.wifi.ensure(self._deadline(), p.wdt_feed):
             return
         try:
+            if p.link.needs_provisioning() and not self._heal():
+                return
             while p.spool.depth() and self._send_batch(self._deadline()):
                 pass
         except LinkError as e:
@@ -127,6 +131,17 @@ class Logger:
         finally:
             p.link.close()
             p.wdt_feed()
+
+    def _heal(self):
+        """A device-flow step; True once a new credential is stored. Until then the loop
+        wakes when the flow's next poll is due, so approval is noticed within seconds."""
+        p = self.p
+        if p.link.heal(self._deadline()):
+            return True
+        poll_at = p.link.next_heal_ms()
+        if poll_at is not None:
+            self.next_upload_ms = min(self.next_upload_ms, poll_at)
+        return False
 
     def _send_batch(self, deadline):
         """Send one batch; False when the session should end (no time left, nothing taken)."""
@@ -167,7 +182,7 @@ class Logger:
             self.no_upload_reset_ms
             and p.spool.depth()
             and now - self.last_contact_ms > self.no_upload_reset_ms
-            and not p.link.tokens.store.needs_provisioning()
+            and not p.link.needs_provisioning()
         ):
             silent_s = (now - self.last_contact_ms) // 1000
             log("no answer from the cloud for %d s with readings waiting: resetting" % silent_s)
@@ -185,7 +200,7 @@ class Logger:
 
     def _state(self):
         p = self.p
-        if p.link.tokens.store.needs_provisioning():
+        if p.link.needs_provisioning():
             return "needs_provisioning"
         if self.wiring_problem is not None:
             return "sensor_fault"
