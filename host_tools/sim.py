@@ -318,6 +318,9 @@ class Run:
                         self.out(f"sim: [{_stamp(now_s)}] POWER CUT")
                         self._kill(proc)
                         self.clock.advance_ms(POWER_OFF_MS)
+                        # The RTC domain loses power too, even if the board was in deep
+                        # sleep (its RTC memory already written for the wake).
+                        Path(f"{self.flash}.rtc").unlink(missing_ok=True)
                         self.resets["power_cut"] = self.resets.get("power_cut", 0) + 1
                         return EXIT_BASE + 1
                     revoked = self.admin.revoke(self.device_id)
@@ -377,6 +380,7 @@ class Run:
             "lost": taken - len(set(seqs)) - spool["depth"] - spool["dropped"],
             "stored_twice": len(seqs) - len(set(seqs)),
             "same_reading_two_seqs": len(stamped) - len(set(stamped)),
+            "stored_without_time": len(stored) - len(stamped),
             "token_events": kinds,
             "device_flow_approvals": len(self.approved),
             "wifi_outages": len(windows(self.scenario, "wifi_outages")),
@@ -432,6 +436,7 @@ def format_summary(facts, cloud_info):
         f"dropped           {facts['dropped']} (spool full)",
         f"lost              {facts['lost']}",
         f"duplicated        {facts['stored_twice'] + facts['same_reading_two_seqs']}",
+        f"without a time    {facts['stored_without_time']} (taken before the clock was known)",
         "token events      "
         + ", ".join(f"{k} {v}" for k, v in sorted(facts["token_events"].items())),
         f"device flow       {facts['device_flow_approvals']} code(s) approved",

@@ -66,3 +66,14 @@ def test_demo_rides_out_outages_and_heals_a_revocation_by_device_flow(tmp_path):
     assert any("NEEDS PROVISIONING" in line for line in lines)
     assert any("device flow approved" in line for line in lines)
     assert any("Wi-Fi joined" in line for line in lines)
+
+
+@pytest.mark.timeout(300)
+def test_battery_logger_sleeps_between_samples_and_stamps_every_reading(tmp_path):
+    facts = run(tmp_path, "deep_sleep")
+    assert_nothing_lost(facts)
+    assert facts["resets"]["deepsleep"] >= 110, facts  # one wake per 1-minute sample
+    assert facts["resets"].get("power_cut") == 1, facts
+    # The RTC, set from the cloud's Date header, stamps readings taken before Wi-Fi is up;
+    # after the power cut the first wake uploads at once to learn the time again.
+    assert facts["stored_without_time"] == 0, facts

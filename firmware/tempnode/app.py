@@ -14,6 +14,7 @@ import json
 from micropython import const
 
 from tempnode import config as config_schema
+from tempnode.clock import read_rtc
 from tempnode.redact import log
 
 STABLE_AFTER_MS = const(60000)
@@ -113,6 +114,11 @@ class Parts:
         self.close()
         machine.reset()
 
+    def deepsleep(self, ms):
+        import machine
+
+        machine.deepsleep(max(ms, 0))
+
     def close(self):
         if self._link is not None:
             self._link.close()
@@ -188,9 +194,13 @@ def run():
     except ConfigError as e:
         _report_config_error(parts, e)
         return
+    if parts.boot_state.rtc_set:
+        parts.clock.set_wall_time(read_rtc(), "rtc")
     logger = Logger(parts)
     parts.start_watchdog()
     try:
+        if parts.config["deep_sleep"]["enabled"]:
+            logger.wake_cycle()
         logger.run()
     except KeyboardInterrupt:
         log("stopped (Ctrl-C); tempnode.status() shows the state, tempnode.run() restarts")

@@ -21,6 +21,19 @@ def port_epoch_offset():
     return _EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
 
 
+def read_rtc():
+    """Unix seconds the board's RTC reads (right only if something set it; see BootState)."""
+    return time.time() + port_epoch_offset()
+
+
+def set_rtc(unix_s):
+    """Set the board's RTC, which keeps running through deep sleep (not through a power cut)."""
+    import machine
+
+    t = time.gmtime(unix_s - port_epoch_offset())
+    machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+
+
 class Clock:
     def __init__(self):
         self._last_ticks = time.ticks_ms()

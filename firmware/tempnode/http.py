@@ -376,7 +376,8 @@ class Session:
             parts.append(data)
 
     def _hint_clock(self, date):
-        if date is None or self.clock.wall_source not in (None, "http-date"):
+        # NTP outranks a Date header; a Date header corrects an RTC that drifted in deep sleep.
+        if date is None or self.clock.wall_source not in (None, "http-date", "rtc"):
             return
         unix_s = parse_http_date(date)
         now = self.clock.wall_time()

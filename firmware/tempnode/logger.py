@@ -23,6 +23,7 @@ import gc
 
 from micropython import const
 
+from tempnode.clock import set_rtc
 from tempnode.redact import LinkError, log
 
 _SAMPLE_MARGIN_MS = const(1500)  # a network step ends this long before the next sample
@@ -66,6 +67,25 @@ class Logger:
             self.step()
             p.wdt_feed()
             self._sleep_until(min(self.next_sample_ms, self.next_upload_ms))
+
+    def wake_cycle(self):
+        """Deep-sleep mode, one wake: sample, spool, upload every `upload_every_wakes` wakes,
+        then sleep until the next sample (the board resets on waking, main.py comes here)."""
+        p = self.p
+        started = p.clock.monotonic_ms()
+        self.sample(started)
+        state = p.boot_state
+        state.wakes += 1
+        # The first wake after a power-on also uploads: its reply sets the clock and the RTC.
+        first_wake = state.wakes == 1 and not state.rtc_set
+        if first_wake or state.wakes >= p.config["deep_sleep"]["upload_every_wakes"]:
+            self.upload_session()
+            state.wakes = 0
+        self._keep_rtc()
+        state.quick_reboots = 0  # a completed wake is a healthy boot
+        state.save()
+        p.close()
+        p.deepsleep(self.sample_ms - (p.clock.monotonic_ms() - started))
 
     def step(self):
         now = self.p.clock.monotonic_ms()
@@ -172,8 +192,20 @@ class Logger:
         now = self.p.clock.monotonic_ms()
         return min(self.next_sample_ms - _SAMPLE_MARGIN_MS, now + self.p.wdt_ms - _WDT_MARGIN_MS)
 
+    def _keep_rtc(self):
+        """Once the wall time is known from the network, set the RTC, so that readings after a
+        deep-sleep wake are stamped before the network is up again."""
+        p = self.p
+        state = p.boot_state
+        if p.clock.wall_known() and p.clock.wall_source != "rtc" and state.keeps_rtc():
+            if not state.rtc_set:
+                set_rtc(p.clock.wall_time())
+                state.rtc_set = True
+                state.save()
+
     def _housekeeping(self):
         p = self.p
+        self._keep_rtc()
         now = p.clock.monotonic_ms()
         if not self.stable and now >= p.stable_after_ms:
             self.stable = True

@@ -24,10 +24,18 @@ def button_held(pin_spec):
     return make_pin(pin_spec, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
 
 
+def woke_from_deep_sleep():
+    import machine
+
+    return machine.reset_cause() == machine.DEEPSLEEP_RESET
+
+
 def enter_reason(board, boot_state):
     """Why this boot must be a safe-mode boot, or None. Counts this boot as a quick reboot."""
     if button_held(board["pins"]["safe_mode_button"]):
         return "the safe-mode button was held at boot"
+    if woke_from_deep_sleep():
+        return None  # a battery logger's schedule, not a crash
     boot_state.quick_reboots += 1
     reason = None
     if boot_state.quick_reboots >= QUICK_REBOOT_LIMIT:
