@@ -428,7 +428,8 @@ def format_summary(facts, cloud_info):
     lines = [
         "",
         "=== tempnode sim: summary ===",
-        f"virtual time      {_stamp(facts['virtual_s'])} in {facts['boots']} boot(s); resets: "
+        f"virtual time      {_stamp(facts['virtual_s'])} in {facts['run_wall_s']} s of wall time, "
+        f"{facts['boots']} boot(s); resets: "
         + (", ".join(f"{k} {v}" for k, v in sorted(facts["resets"].items())) or "none"),
         f"readings taken    {facts['taken']}",
         f"stored in cloud   {facts['stored']}",
@@ -472,7 +473,9 @@ def simulate(scenario_path, work_dir, cloud_dir, stop_cloud=False, out=print):
         install(work, folder, work / "flash.img", credential_from(registered["credential"]))
         name = scenario.get("name", scenario_path)
         out(f"sim: running {name} for {_stamp(scenario['duration_s'])} of virtual time")
+        started = time.monotonic()
         facts = Run(scenario, work, info, device_id, out).run()
+        facts["run_wall_s"] = round(time.monotonic() - started, 1)
     finally:
         if cloud_proc is not None and stop_cloud:
             cloud_proc.stop()
