@@ -128,7 +128,9 @@ class Logger:
         if self.p.link.needs_provisioning():
             return now >= self.next_upload_ms
         if self.p.spool.depth() == 0:
-            self.next_upload_ms = max(self.next_upload_ms, now)
+            # Nothing to send: look again an interval from now (not "now", which would make
+            # the loop's sleep zero and spin until the next sample).
+            self.next_upload_ms = max(self.next_upload_ms, now + self.upload_ms)
             return False
         return now >= self.next_upload_ms or self.p.spool.depth() >= self.batch_size * 4
 

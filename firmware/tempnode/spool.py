@@ -62,6 +62,7 @@ SEGMENT_BYTES = const(4096)
 _MAX_ANCHORS = const(16)
 _NAMES_KEPT = const(32)
 _ENOSPC = const(28)  # littlefs's LFS_ERR_NOSPC as MicroPython raises it (py/mperrno.h)
+_EEXIST = const(17)
 # Reason codes on flash: the index is the stored code, so this order never changes.
 _REASONS = (
     ds18x20.CRC,
@@ -81,10 +82,7 @@ class Spool:
         self._clock = clock
         self._record = bytearray(_RECORD_SIZE)
         self._names = {}  # ROM + label bytes as stored -> (sensor hex, label)
-        try:
-            os.mkdir(directory)
-        except OSError:
-            pass  # it exists
+        self._have_directory = self._make_directory()
         head = atomic.read_json(self._path(_HEAD)) or {}
         self._next = head.get("next", 0)
         self._floor = head.get("floor", 0)
@@ -94,7 +92,8 @@ class Spool:
         self._anchors = head.get("anchors", [])
         self._boot = self._saved_boot + 1
         self._anchor = None
-        self._segments = sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+        names = os.listdir(directory) if self._have_directory else ()
+        self._segments = sorted(int(name) for name in names if name.isdigit())
         self._newest_size = 0
         self._scan_newest()
         self._forget_below(self._segments[0] if self._segments else self._next)
@@ -106,6 +105,10 @@ class Spool:
         """Spool one sample cycle (objects with `rom`, `label`, `c16`, `error`, as
         `tempnode.sensors` gives them), taken at monotonic `mono_ms`; return the first seq.
         When this returns, the readings are on flash."""
+        if not self._have_directory:
+            self._have_directory = self._make_directory()
+            if not self._have_directory:
+                raise OSError(_ENOSPC)  # the flash filled up before this board ever spooled
         self._anchor_this_boot()
         t = self._clock.to_wall(mono_ms)
         fields = [_fields(r) for r in readings]  # bad input raises here, before any write
@@ -260,6 +263,15 @@ class Spool:
             self._next = max(self._next, last + 1)
             return
         self._newest_size = 0
+
+    def _make_directory(self):
+        """True when the spool's folder exists; False when the filesystem had no room for it."""
+        try:
+            os.mkdir(self.directory)
+        except OSError as e:
+            if e.errno != _EEXIST:
+                return False
+        return True
 
     # -- floor, confirmations, drops
 
