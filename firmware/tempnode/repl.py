@@ -38,6 +38,10 @@ def state():
         "outages": parts.wifi.outages,
     }
     facts["spool"] = {"waiting": parts.spool.depth(), "dropped": parts.spool.dropped()}
+    facts["sampling"] = {
+        "samples_this_boot": logger.samples if logger else 0,
+        "late_samples": logger.late_samples if logger else 0,  # a whole interval late
+    }
     facts["uploads"] = {
         "readings_this_boot": logger.uploaded if logger else 0,
         "last_s_ago": (clock.monotonic_ms() - logger.last_upload_ms) // 1000 if logger else None,
