@@ -9,9 +9,9 @@
     link.heal(deadline_ms)      # the same in steps, between samples, while needs-provisioning
 
 `config` is `config.json` (uses `device_id` and `cloud`: `profile`, `base_url`, `ca`,
-`insecure_tls`, `insecure_http`, `client_id`, `org`/`app` (Usergrid), `app_id` (Speckle),
-`renew_at_fraction` (optional, default 0.75)); `secrets` is `secrets.json` (`client_secret`,
-`app_secret`: only what the profile's grants name). `store_dir` holds `credential.json` and
+`insecure_tls`, `insecure_http`, `client_id`, `org`/`app` (Usergrid), `app_id` (Speckle));
+`secrets` is `secrets.json` (`client_secret`, `app_secret`: only what the profile's grants
+name). `store_dir` holds `credential.json` and
 the CA file.
 
 One upload session = the `upload` calls up to `close()`: they share one connection (one TLS
@@ -55,9 +55,7 @@ class CloudLink:
             cloud["base_url"], clock, _read_ca(cloud, store_dir, insecure_tls), insecure_tls
         )
         self.store = CredentialStore(_join(store_dir, CREDENTIAL_FILE))
-        self.tokens = TokenManager(
-            self.profile, cloud, secrets, self.store, clock, cloud.get("renew_at_fraction", 0.75)
-        )
+        self.tokens = TokenManager(self.profile, cloud, secrets, self.store, clock)
         self.uploader = Uploader(self.profile, cloud, config["device_id"], self.tokens, clock)
         self.secrets = secrets
         self._backoff = Backoff(_RETRY_BASE_MS, _RETRY_CAP_MS)
