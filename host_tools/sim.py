@@ -24,6 +24,7 @@ Scenario keys (JSON): `name`, `duration_s`, `seed`; `device` (`id`, `profile`, `
 block write: a campaign over every kind of write); `approve_device_flow` (default true).
 """
 
+import importlib
 import json
 import os
 import re
@@ -39,6 +40,7 @@ from pathlib import Path
 from . import boards
 from .cloud import process as cloud_process
 from .cloud.admin_client import AdminClient
+from .cloud.clock import ServerClock
 from .deploy import deploy
 from .device import connect
 from .errors import UserError
@@ -49,7 +51,6 @@ from .virtual_board import LAUNCHER, VirtualBoard, micropython_binary
 DEFAULT_SCENARIO = BOARDS / "host" / "scenarios" / "demo.json"
 DEFAULT_CLOUD_DIR = REPO / ".tempnode" / "cloud"
 HEAPSIZE = "256k"  # the firmware plus the simulated hardware, compiled from source
-EXIT_BASE = 80  # boards/host/resets.py: a boot that ends in a reset exits with 80 + cause
 _USER_CODE = re.compile(r"enter the code (\S+)")
 _POLL_S = 0.02
 # A board publishes its clock lazily (boards/host/time.py: at most 1 s behind), so what a killed
@@ -110,24 +111,19 @@ def windows(scenario, key):
 
 
 class VirtualClockFile:
-    """The 8-byte offset file the board and the cloud share (boards/host/time.py)."""
+    """The 8-byte offset file the board and the cloud share (boards/host/time.py); read as the
+    dev cloud reads it."""
 
     def __init__(self, path):
         self.path = Path(path)
-
-    def _offset_ms(self):
-        try:
-            data = self.path.read_bytes()
-        except OSError:
-            data = b""
-        return struct.unpack("<q", data)[0] if len(data) == 8 else 0
+        self._reader = ServerClock(path)
 
     def now_ms(self):
-        return int(time.time() * 1000) + self._offset_ms()
+        return int(time.time() * 1000) + self._reader.vclock_ms()
 
     def advance_ms(self, ms):
         """Move virtual time on while no board runs (a board that runs owns the file)."""
-        self.path.write_bytes(struct.pack("<q", self._offset_ms() + ms))
+        self.path.write_bytes(struct.pack("<q", self._reader.vclock_ms() + ms))
 
 
 def start_cloud(cloud_dir, stop_after):
@@ -152,14 +148,22 @@ def _alive(pid):
     return True
 
 
+def host_board_module(name):
+    """A simulated-board module that is plain data or runs under CPython too."""
+    sys.path.insert(0, str(BOARDS / "host"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+resets = host_board_module("resets")  # exit statuses of the board process
+
+
 def sensor_labels(scenario):
     """config.json `sensors` for the scenario's labelled sensors (their ROMs as the board
     will read them)."""
-    sys.path.insert(0, str(BOARDS / "host"))
-    try:
-        import onewire_sim
-    finally:
-        sys.path.pop(0)
+    onewire_sim = host_board_module("onewire_sim")
     labels = {}
     for index, spec in enumerate(scenario.get("sensors", ())):
         if "label" in spec:
@@ -322,7 +326,7 @@ class Run:
                         # sleep (its RTC memory already written for the wake).
                         Path(f"{self.flash}.rtc").unlink(missing_ok=True)
                         self.resets["power_cut"] = self.resets.get("power_cut", 0) + 1
-                        return EXIT_BASE + 1
+                        return resets.exit_status(resets.PWRON_RESET)
                     revoked = self.admin.revoke(self.device_id)
                     self.out(f"sim: [{_stamp(now_s)}] the cloud revoked {revoked} token(s)")
 
@@ -345,9 +349,8 @@ class Run:
         proc.stdout.close()
 
     def _note_exit(self, status):
-        if status >= EXIT_BASE:
-            name = {1: "power_on", 2: "reset", 3: "watchdog", 4: "deepsleep", 5: "soft_reset"}
-            what = name.get(status - EXIT_BASE, str(status))
+        if status > resets.EXIT_BASE:
+            what = resets.EVENTS.get(status - resets.EXIT_BASE, str(status))
             self.resets[what] = self.resets.get(what, 0) + 1
 
     def _console(self, line):
@@ -363,7 +366,7 @@ class Run:
         spool = spool_census(self.work, self.flash)
         stored = self.admin.readings(self.device_id)
         seqs = [r["seq"] for r in stored]
-        taken = spool["next_seq"]  # seqs count from 0
+        taken = spool["taken"]
         stamped = [(r["sensor"], r.get("t")) for r in stored if r.get("t") is not None]
         events = self.admin.events(self.device_id)
         kinds = {}
@@ -400,7 +403,7 @@ import os
 os.chdir("/flash")
 config = json.load(open("config.json"))
 spool = Spool("spool", config.get("spool_capacity", 10000), Clock())
-print(json.dumps({{"next_seq": spool._next, "depth": spool.depth(), "dropped": spool.dropped()}}))
+print(json.dumps({{"taken": spool.taken(), "depth": spool.depth(), "dropped": spool.dropped()}}))
 """
 
 

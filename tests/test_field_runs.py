@@ -47,7 +47,7 @@ def test_a_week_with_outages_and_power_cuts_loses_nothing(tmp_path):
 def test_power_cut_at_hundreds_of_flash_writes_loses_nothing_and_keeps_the_credential(tmp_path):
     lines = []
     facts = run(tmp_path, "power_cuts", lines)
-    assert facts["resets"].get("power_on") == 320, facts
+    assert facts["resets"].get("power_cut") == 320, facts
     cut_lines = [line for line in lines if "power cut at flash write" in line]
     assert len(cut_lines) == 320
     assert_nothing_lost(facts)

@@ -4,10 +4,10 @@
 import pytest
 from field_board import BUTTON_PIN, FieldBoard, count, install_device, start_cloud
 
-from host_tools.sim import EXIT_BASE
+from host_tools.sim import resets
 
-RESET = EXIT_BASE + 2  # machine.reset(): HARD_RESET (boards/host/resets.py)
-POWER_CUT = EXIT_BASE + 1  # the next boot is a power-on
+RESET = resets.exit_status(resets.HARD_RESET)  # machine.reset()
+POWER_CUT = resets.exit_status(resets.PWRON_RESET)  # the next boot is a power-on
 REPL = 0
 BUTTON_SAFE_MODE = "tempnode: SAFE MODE (the safe-mode button was held at boot)"
 LOOP_SAFE_MODE = "tempnode: SAFE MODE (5 quick reboots in a row)"

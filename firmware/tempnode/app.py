@@ -64,7 +64,7 @@ class Parts:
             from tempnode.onewire_bus import MicroPythonLine, OneWire
             from tempnode.sensors import SensorBank
 
-            line = MicroPythonLine(_pin(self.board["pins"]["onewire"]))
+            line = MicroPythonLine(_onewire_pin(self.board["pins"]["onewire"]))
             self._bank = SensorBank(
                 OneWire(line), self.clock, self.config["sensors"], self.config["sensor_retries"]
             )
@@ -126,10 +126,13 @@ class Parts:
             self._wifi.close()
 
 
-def _pin(spec):
+def _onewire_pin(spec):
+    """The 1-Wire data line: open drain with the pull-up on (AN126: the bus idles high)."""
     import machine
 
-    return machine.Pin(spec, machine.Pin.OPEN_DRAIN, machine.Pin.PULL_UP)
+    from tempnode.board import make_pin
+
+    return make_pin(spec, machine.Pin.OPEN_DRAIN, machine.Pin.PULL_UP)
 
 
 def load_config(board):

@@ -171,6 +171,10 @@ class Spool:
             confirmed += last - first + 1
         return self._next - self._floor - confirmed
 
+    def taken(self):
+        """Readings ever appended (seqs count from 0, so this is also the next seq)."""
+        return self._next
+
     def dropped(self):
         """Readings discarded since the spool was created (spool full, filesystem full)."""
         return self._dropped

@@ -2,8 +2,9 @@
 an offset the admin sets.
 
 The virtual-clock file (`TEMPNODE_VCLOCK`, see `boards/host/time.py`) holds 8 bytes: virtual
-minus real Unix time in ms, little-endian signed. The board rewrites it on every sleep, so it
-is read on every call (one `pread`); a missing or short file counts as offset 0.
+minus real Unix time in ms, little-endian signed. The board rewrites it whenever it drifts a
+second and before it talks to the cloud, so it is read on every call (one `pread`); a missing
+or short file counts as offset 0.
 """
 
 import os
