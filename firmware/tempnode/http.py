@@ -51,6 +51,7 @@ from tempnode.redact import LinkError
 
 _STEP_TIMEOUT_MS = const(10000)
 _LINE_MAX = const(1024)
+_LINE_PIECE = const(128)  # most status and header lines fit
 _HEADERS_MAX = const(64)
 _CHUNK_SIZE_LINE_MAX = const(64)
 _READ_SIZE = const(1024)
@@ -261,13 +262,21 @@ class Session:
 
     def _readline(self, deadline_ms, limit=_LINE_MAX):
         """One line with its line end; a line longer than `limit` comes back cut, without."""
-        self._set_timeout(deadline_ms)
-        try:
-            line = self._stream.readline(limit)  # pyright: ignore[reportCallIssue]
-        except OSError as e:
-            raise HttpError(_timeout_or(e, "closed"), "reading: " + _describe(e))
-        if not line.endswith(b"\n") and len(line) < limit:
-            raise HttpError("closed", "the reply ended in the middle of a line")
+        line = b""
+        while len(line) < limit:
+            # The stream's readline(n) allocates n bytes before it reads one (py/stream.c,
+            # vstr_init): a header line would cost `limit` bytes of heap. Read it in pieces.
+            want = min(limit - len(line), _LINE_PIECE)
+            self._set_timeout(deadline_ms)
+            try:
+                piece = self._stream.readline(want)  # pyright: ignore[reportCallIssue]
+            except OSError as e:
+                raise HttpError(_timeout_or(e, "closed"), "reading: " + _describe(e))
+            line = piece if not line else line + piece
+            if piece.endswith(b"\n"):
+                return line
+            if len(piece) < want:
+                raise HttpError("closed", "the reply ended in the middle of a line")
         return line
 
     def _read_response(self, method, reused, deadline_ms, body_max):

@@ -151,6 +151,21 @@ def test_over_long_lines_and_bad_chunks_are_protocol_errors():
         assert net.sockets[0].closed
 
 
+def test_header_lines_longer_than_one_read_piece_arrive_whole():
+    # Lines are read in 128-byte pieces (a 1 KB buffer per line would cost the heap 1 KB).
+    challenge = 'Bearer realm="' + "r" * 600 + '", error="invalid_token"'
+    s, net, clock = session([reply(401, b"", {"WWW-Authenticate": challenge}), reply(200, b"ok")])
+    assert s.request("GET", "/", None, soon(clock)).header("www-authenticate") == challenge
+    assert bytes(s.request("GET", "/", None, soon(clock)).body) == b"ok"  # framing intact
+
+
+def test_a_reply_that_ends_inside_a_long_line_is_reported():
+    s, net, clock = session([b"HTTP/1.1 200 OK\r\nX-Long: " + b"v" * 300])
+    with raises(HttpError) as r:
+        s.request("GET", "/", None, soon(clock))
+    assert r.value.kind == "closed" and "middle of a line" in str(r.value), r.value
+
+
 def test_a_stall_mid_body_is_a_timeout_and_closes_the_socket():
     s, net, clock = session([b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhel", OSError(110)])
     with raises(HttpError) as r:
