@@ -111,7 +111,7 @@ def test_admin_mistakes_are_one_sentence_and_exit_2(cloud, tmp_path, capsys):
     code, _, err = cli(capsys, "approve", "BCDF-GHJK", "--data-dir", data)
     assert code == 2 and "no pending device login" in err
     code, _, err = cli(capsys, "device", "list", "--data-dir", str(tmp_path / "elsewhere"))
-    assert code == 2 and "tempnode cloud serve" in err
+    assert code == 2 and "tempnode cloud start" in err
 
 
 def test_the_data_directory_survives_a_restart(dev_cloud_process, tmp_path):
