@@ -14,6 +14,7 @@ import serial.tools.list_ports
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
+from . import practice_board
 from .errors import UserError
 
 # Seconds for a board to answer Ctrl-C / Ctrl-A with the raw REPL banner (mpremote's default).
@@ -22,8 +23,8 @@ REPL_TIMEOUT_S = 10
 PLATFORMS = {"esp32": ("esp32",), "rp2": ("rp2",), "esp8266": ("esp8266",), "unix": ("linux",)}
 # Port option help, shared by every command that talks to a board.
 PORT_HELP = (
-    "serial port of the board, or `auto` for the only one connected "
-    "(default: the port `tempnode init` recorded, else auto)"
+    "serial port of the board, `auto` for the only one connected, or `practice` for the "
+    "practice board (default: the port `tempnode init` recorded, else auto)"
 )
 
 FACTS = "(sys.platform, tuple(sys.implementation.version[:3]), sys.implementation._mpy)"
@@ -35,7 +36,10 @@ def usb_ports():
 
 
 def resolve_port(port):
-    """`auto` becomes the only connected board's port; a named port must exist."""
+    """`auto` becomes the only connected board's port, `practice` the practice board's; a
+    named port must exist."""
+    if port == practice_board.PORT_NAME:
+        return practice_board.running_port()
     if port != "auto":
         if not os.path.exists(port):
             raise UserError(f"no serial port {port}: plug the board in, or use --port auto")
