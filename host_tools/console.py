@@ -49,6 +49,9 @@ def folder_secrets(folder):
 def follow(port, folder, seconds=None, out=sys.stdout.buffer):
     """Copy the console to `out` until Ctrl-C (or for `seconds`)."""
     transport = open_serial(port)
+    # What a port held before it was opened is stale (a board's USB-serial bridge drops what
+    # nobody reads; a pty keeps it): the console starts now.
+    transport.serial.reset_input_buffer()
     masker = Masker(folder_secrets(folder))
     print(f"following {transport.device_name} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     deadline = None if seconds is None else time.monotonic() + seconds

@@ -18,6 +18,8 @@ starts from a blank flash, like a new board.
 """
 
 import json
+import signal
+import sys
 import time
 
 from . import folder_lock
@@ -27,7 +29,6 @@ from .paths import cloud_dir, data_home
 PORT_NAME = "practice"  # what --port takes to mean this board
 LOCK_NAME = "board"
 STATE_FILE = "port.json"
-HEAPSIZE = "256k"  # the firmware plus the simulated hardware, compiled from source (as sim)
 WIFI = {"ssid": "practice-wifi", "password": "practice-wifi-password", "rssi": -58}
 PRACTICE_SCENARIO = {
     "seed": 7,
@@ -94,14 +95,15 @@ def serve(erase=False):
     lock = folder_lock.hold(here, LOCK_NAME)
     if lock is None:
         raise UserError(f"a practice board is running already (on {running_port()})")
+    # Turned off by a signal as by Ctrl-C: the board process goes with it, the lock is freed.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(0))
     try:
         flash = here / "flash.img"
         if erase:
             for stale in here.glob("flash.img*"):
                 stale.unlink()
-        board = VirtualBoard(
-            here, flash, env=board_env(here), heapsize=HEAPSIZE, drop_unread_output=True
-        )
+        board = VirtualBoard(here, flash, env=board_env(here), drop_unread_output=True)
         with board:
             (here / STATE_FILE).write_text(json.dumps({"port": board.port}) + "\n")
             roms = ", ".join(sensor_roms())

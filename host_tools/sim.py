@@ -43,7 +43,7 @@ from .cloud import process as cloud_process
 from .cloud import running
 from .cloud.admin_client import AdminClient
 from .cloud.clock import ServerClock
-from .cloud.command import DEFAULT_PORT, VCLOCK_FILE
+from .cloud.command import VCLOCK_FILE
 from .deploy import deploy
 from .device import connect
 from .errors import UserError
@@ -139,11 +139,12 @@ def start_cloud(data_dir, stop_after):
                 "simulator: stop it (`tempnode cloud stop`) and run again"
             )
         return None, info
-    vclock = Path(data_dir) / VCLOCK_FILE
-    try:
-        proc = cloud_process.spawn(data_dir, DEFAULT_PORT, vclock, detach=not stop_after)
-    except UserError:  # the usual port is taken: any free one
-        proc = cloud_process.spawn(data_dir, 0, vclock, detach=not stop_after)
+    proc = cloud_process.spawn(
+        data_dir,
+        cloud_process.usual_port_or_any(),
+        Path(data_dir) / VCLOCK_FILE,
+        detach=not stop_after,
+    )
     return proc, proc.info
 
 

@@ -25,8 +25,8 @@ from ..paths import cloud_dir
 from . import running
 from .dialects import DIALECTS, ROTATIONS
 from .faults import ENDPOINTS, KINDS
+from .running import DEFAULT_PORT
 
-DEFAULT_PORT = 8443
 VCLOCK_FILE = "vclock.bin"  # the virtual-clock file the simulator's boards share
 
 
@@ -81,8 +81,9 @@ def start_background(args):
 
     info = running.running_info(args.data_dir)
     if info is None:
+        port = process.usual_port_or_any(args.bind) if args.port is None else args.port
         where = {"bind": args.bind, "names": args.name}
-        info = process.spawn(args.data_dir, args.port, detach=True, **where).info
+        info = process.spawn(args.data_dir, port, detach=True, **where).info
         print(f"dev cloud started: {info['url']} (pid {info['pid']}, data {args.data_dir})")
     else:
         print(f"dev cloud already running: {info['url']} (pid {info['pid']})")
@@ -307,8 +308,8 @@ def _run_admin(action):
     return run
 
 
-def _add_listen_arguments(p):
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+def _add_listen_arguments(p, port_help):
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=port_help)
     p.add_argument(
         "--bind",
         default="127.0.0.1",
@@ -341,7 +342,7 @@ def register(subparsers):
     add_data_dir_argument(data_dir)
 
     s = commands.add_parser("serve", parents=[data_dir], help="run the dev cloud (foreground)")
-    _add_listen_arguments(s)
+    _add_listen_arguments(s, f"default {DEFAULT_PORT}; 0 picks a free port")
     s.add_argument(
         "--vclock",
         help="virtual-clock file shared with the simulated board "
@@ -354,8 +355,8 @@ def register(subparsers):
     s = commands.add_parser(
         "start", parents=[data_dir], help="start the dev cloud in the background"
     )
-    _add_listen_arguments(s)
-    s.set_defaults(func=start_background)
+    _add_listen_arguments(s, f"default {DEFAULT_PORT}, or a free port when it is taken")
+    s.set_defaults(func=start_background, port=None)
     s = commands.add_parser("stop", parents=[data_dir], help="stop the dev cloud")
     s.set_defaults(func=stop_serving)
     s = commands.add_parser("status", parents=[data_dir], help="is it running, and where")

@@ -15,6 +15,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 from ..errors import UserError
 from . import running
 from .admin_client import AdminClient
+from .running import DEFAULT_PORT
 
 LOG_FILE = "cloud.log"
 START_TIMEOUT_S = 30
@@ -109,6 +111,17 @@ def spawn(data_dir, port=0, vclock=None, memory=False, plain_http=False, detach=
     if detach:
         proc.stdout.close()  # it outlives this command: nothing more is read from it
     return cloud
+
+
+def usual_port_or_any(bind="127.0.0.1"):
+    """DEFAULT_PORT when nothing listens there, else 0 (any free port): the port only has to
+    be stable for people, since commands find the cloud through server.json."""
+    with socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET) as probe:
+        try:
+            probe.bind((bind, DEFAULT_PORT))
+        except OSError:
+            return 0
+    return DEFAULT_PORT
 
 
 def stop(data_dir):

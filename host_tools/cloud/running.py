@@ -14,6 +14,7 @@ from ..errors import UserError
 
 LOCK_NAME = "server"  # DATA_DIR/server.lock
 SERVER_INFO_FILE = "server.json"
+DEFAULT_PORT = 8443  # `serve` and `start`; `start` and `tempnode sim` take any when it is taken
 
 
 def acquire(data_dir):
