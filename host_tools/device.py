@@ -6,8 +6,10 @@ program holds, a port where no MicroPython answers, a MicroPython that cannot ru
 
 import ast
 import contextlib
+import fcntl
 import io
 import os
+import termios
 from pathlib import Path
 
 import serial.tools.list_ports
@@ -52,19 +54,41 @@ def resolve_port(port):
     raise UserError(f"{len(found)} boards connected ({', '.join(found)}): pick one with --port")
 
 
+def _check_serial_port(port):
+    """Say what is wrong with `port` before pyserial reduces it to "failed to access": not a
+    terminal device at all, or held by another program (pyserial's exclusive open is a
+    `flock`, so the same lock tells)."""
+    if not os.access(port, os.R_OK | os.W_OK):
+        raise UserError(f"no permission to open {port}: add your user to the dialout group")
+    fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        termios.tcgetattr(fd)
+    except termios.error:
+        raise UserError(
+            f"{port} is not a serial port: name the board's port (/dev/ttyUSB0, "
+            "/dev/ttyACM0...), or use --port auto"
+        ) from None
+    else:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"{port} is busy: another program (a serial monitor, mpremote, `tempnode logs`)"
+                " has it open; close it and retry"
+            ) from None
+    finally:
+        os.close(fd)  # and with it the lock taken here
+
+
 def open_serial(port):
     """An open SerialTransport on `port`, not yet in the raw REPL."""
     port = resolve_port(port)
-    if not os.access(port, os.R_OK | os.W_OK):
-        raise UserError(f"no permission to open {port}: add your user to the dialout group")
+    _check_serial_port(port)
     try:
         # A read timeout keeps every mpremote wait bounded, on ptys too.
         return SerialTransport(port, baudrate=115200, timeout=REPL_TIMEOUT_S)
-    except TransportError:
-        raise UserError(
-            f"{port} is busy: another program (a serial monitor, mpremote, `tempnode logs`) "
-            "has it open; close it and retry"
-        ) from None
+    except TransportError as exc:
+        raise UserError(f"cannot open {port} ({exc}): check the cable and --port") from None
 
 
 class Board:
