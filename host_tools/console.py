@@ -28,13 +28,22 @@ class Masker:
         self.pending = b""
 
     def feed(self, data):
-        """Masked bytes safe to show now; a tail that may start a secret is held back."""
+        """Masked bytes safe to show now; only a tail that may start a secret is held back
+        (a line is shown as soon as it ends, not when more output pushes it out)."""
         text = self.pending + data
         for value in self.values:
             text = text.replace(value, MASK)
-        cut = len(text) - self.keep if self.keep else len(text)
-        self.pending = text[max(cut, 0) :]
-        return text[: max(cut, 0)]
+        cut = len(text) - self._secret_start_at_end(text)
+        self.pending = text[cut:]
+        return text[:cut]
+
+    def _secret_start_at_end(self, text):
+        """The length of the longest end of `text` that begins some secret."""
+        for n in range(min(self.keep, len(text)), 0, -1):
+            tail = text[-n:]
+            if any(value.startswith(tail) for value in self.values):
+                return n
+        return 0
 
     def flush(self):
         out, self.pending = self.pending, b""
