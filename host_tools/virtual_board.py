@@ -235,19 +235,3 @@ class VirtualBoard:
             return False
         return len(fields) > 1 and fields[0] == str(_READ_SYSCALL) and int(fields[1], 16) == 0
 
-
-def main():
-    """`python -m host_tools.virtual_board DIR [FLASH]`: serve a virtual board until Ctrl-C."""
-    workdir = sys.argv[1] if len(sys.argv) > 1 else "."
-    flash = sys.argv[2] if len(sys.argv) > 2 else None
-    with VirtualBoard(workdir, flash_image=flash) as board:
-        print(f"virtual board on {board.port}", flush=True)
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
-
-
-if __name__ == "__main__":
-    main()
