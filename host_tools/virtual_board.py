@@ -234,4 +234,3 @@ class VirtualBoard:
         except OSError:
             return False
         return len(fields) > 1 and fields[0] == str(_READ_SYSCALL) and int(fields[1], 16) == 0
-
