@@ -229,6 +229,8 @@ def test_one_folder_one_cloud_started_stopped_and_found_by_name(tmp_path, capsys
         info = json.loads((tmp_path / "data" / "server.json").read_text())
         code, out, _ = cli(capsys, "start", "--port", "0", "--data-dir", data)
         assert code == 0 and f"already running: {info['url']} (pid {info['pid']})" in out
+        code, _, err = cli(capsys, "start", "--name", "laptop.lan", "--data-dir", data)
+        assert code == 2 and "`tempnode cloud stop` first to change --bind or --name" in err
         code, _, err = cli(capsys, "serve", "--port", "0", "--data-dir", data)
         assert code == 2 and f"a dev cloud already serves from {data}" in err
         assert json.loads((tmp_path / "data" / "server.json").read_text()) == info

@@ -213,5 +213,7 @@ def test_the_readme_practice_path_works_command_by_command(tmp_path):
     assert "stored a refresh_token credential" in out["tempnode cloud approve CODE"]
     status = out["tempnode status --dir logger-01"]
     assert re.search(r"cloud\.credential\s+refresh_token", status), status
+    # Real time: seconds of uptime since provision's soft reset, not a racing virtual clock.
+    assert int(re.search(r"uptime_s\s+(\d+)", status).group(1)) < 60, status
     assert "0 copied" in out["tempnode run --dir logger-01"]  # nothing changed since deploy
     assert "stopped the dev cloud" in out["tempnode cloud stop"]

@@ -86,6 +86,13 @@ def start_background(args):
         info = process.spawn(args.data_dir, port, detach=True, **where).info
         print(f"dev cloud started: {info['url']} (pid {info['pid']}, data {args.data_dir})")
     else:
+        missing = [n for n in args.name if n not in (info.get("names") or ())]
+        if missing or (args.bind != "127.0.0.1" and args.bind != info.get("bind")):
+            raise UserError(
+                f"a dev cloud already serves from {args.data_dir} on {info.get('bind')} for "
+                f"{', '.join(info.get('names') or ())}: `tempnode cloud stop` first to change "
+                "--bind or --name"
+            )
         print(f"dev cloud already running: {info['url']} (pid {info['pid']})")
     print(f"  dashboard {info['dashboard']}\n  stop it with `tempnode cloud stop`")
 
