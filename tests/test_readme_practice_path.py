@@ -170,9 +170,11 @@ class Newcomer:
             terminal.close()
 
     def stop_everything(self):
-        for job in self.jobs:
-            job.proc.terminate()
-            job.proc.wait(timeout=15)
+        started = self.jobs + ([self.provisioning] if self.provisioning else [])
+        for job in started:
+            if job.proc.poll() is None:
+                job.proc.terminate()
+                job.proc.wait(timeout=15)
         subprocess.run(
             ["bash", "-c", "tempnode cloud stop"], cwd=self.cwd, env=self.env, timeout=60
         )
