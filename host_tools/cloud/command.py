@@ -122,8 +122,9 @@ STATUS_ROWS = (
 def status(args):
     info = running.running_info(args.data_dir)
     if info is None:
-        where = args.data_dir
-        print(f"no dev cloud is serving from {where}: start one with `tempnode cloud start`")
+        print(
+            f"no dev cloud is serving from {args.data_dir}: start one with `tempnode cloud start`"
+        )
         return 1
     for label, key in STATUS_ROWS:
         value = info.get(key)
