@@ -11,6 +11,7 @@ from . import (
     deploy,
     flash,
     init_wizard,
+    practice_board,
     provision,
     run_cmd,
     set_time,
@@ -34,6 +35,7 @@ COMMAND_MODULES = (
     run_cmd,
     cloud,
     sim,
+    practice_board,
 )
 
 

@@ -44,9 +44,16 @@ def read_json(path):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{path} does not exist: create it with `tempnode init`") from None
+        raise UserError(f"{path} does not exist: {_how_to_create(path)}") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _how_to_create(path):
+    folder = path.parent
+    if path.name == SECRETS and (folder / CONFIG).exists():
+        return f"write it for {folder / CONFIG} with `tempnode init --dir {folder} --secrets-only`"
+    return f"create the folder with `tempnode init --dir {folder}`"
 
 
 def ca_problem(data, name):
@@ -84,15 +91,21 @@ def folder_problems(folder):
     return config, secrets, problems
 
 
+def board_line(problem):
+    """A problem as the board prints it at boot (firmware/tempnode/app.py)."""
+    return "tempnode: CONFIG ERROR: " + problem
+
+
 def load_folder(folder):
-    """A valid folder's (config with defaults, secrets); prints every problem otherwise."""
+    """A valid folder's (config with defaults, secrets); prints every problem otherwise, each
+    as the board would print it."""
     config, secrets, problems = folder_problems(folder)
     if problems:
         for problem in problems:
-            print(problem, file=sys.stderr)
+            print(board_line(problem), file=sys.stderr)
+        some = f"{len(problems)} problems (listed above): fix them"
         raise UserError(
-            f"{folder} has {len(problems)} problem{'s' if len(problems) > 1 else ''} "
-            "(listed above): fix them and retry"
+            f"{folder} has {some if len(problems) > 1 else '1 problem (above): fix it'} and retry"
         )
     return config_schema().with_defaults(config), secrets
 

@@ -105,7 +105,7 @@ def check(config, boards):
 def check_secrets(secrets, config):
     """Every problem in `secrets`, naming fields and SSIDs but never showing a secret."""
     if not isinstance(secrets, dict):
-        return ["secrets.json is not a JSON object"]
+        return ["secrets.json is %s, expected a JSON object" % _kind(secrets)]
     problems = []
     for key in sorted(secrets):
         if key != "wifi" and key not in _SECRET_FIELDS:
@@ -113,10 +113,10 @@ def check_secrets(secrets, config):
             problems.append("%s is an unknown field, expected one of %s" % (_show(key), known))
     for key in _SECRET_FIELDS:
         if key in secrets and not (isinstance(secrets[key], str) and secrets[key]):
-            problems.append("%s is not a non-empty string" % key)
+            problems.append("%s is %s, expected a non-empty string" % (key, _kind(secrets[key])))
     passwords = secrets.get("wifi", {})
     if not isinstance(passwords, dict):
-        return problems + ['wifi is not an object, expected {"<ssid>": "<password>"}']
+        return problems + ['wifi is %s, expected {"<ssid>": "<password>"}' % _kind(passwords)]
     for network in config.get("wifi") or ():
         ssid = network.get("ssid") if isinstance(network, dict) else None
         if isinstance(ssid, str) and not isinstance(passwords.get(ssid), str):
@@ -222,7 +222,7 @@ def _check_sensors(sensors, problems):
             del problems[before:]
         elif not _is_rom(rom):
             found = (found or []) + [
-                "sensors key %s is not a ROM, expected 16 lowercase hex digits, "
+                "sensors key is %s, expected a ROM: 16 lowercase hex digits, "
                 "family byte first" % _show(rom)
             ]
         else:
@@ -329,6 +329,17 @@ def _path(prefix, section, name):
 
 def _problem(path, value, expected):
     return "%s is %s, expected %s" % (path, _show(value), expected)
+
+
+def _kind(value):
+    # What a value in secrets.json is, without showing it: a wrong-typed secret is still one.
+    if value == "" or value is None or isinstance(value, bool):
+        return _show(value)
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def _show(value):

@@ -52,8 +52,8 @@ def test_every_problem_is_reported_with_field_value_and_expectation():
         'sample_interval_s is "60", expected whole seconds from 1 to 86400',
         "upload.interval_s is 0, expected whole seconds from 1 to 604800",
         "upload.batch_size is 500, expected a whole number from 1 to 200",
-        'sensors key "28FF4A1B02170345" is not a ROM, '
-        "expected 16 lowercase hex digits, family byte first",
+        'sensors key is "28FF4A1B02170345", '
+        "expected a ROM: 16 lowercase hex digits, family byte first",
         "sensors.28ff4a1b02170346.resolution is 13, expected 9, 10, 11 or 12 (bits)",
     ], problems
 
@@ -125,7 +125,7 @@ def test_passwords_in_config_are_refused_and_secret_values_are_never_shown():
     secrets = {"wifi": {"home": "s3cret-pass"}, "client_secret": 7}
     problems = config.check_secrets(secrets, valid())
     assert problems == [
-        "client_secret is not a non-empty string",
+        "client_secret is a number, expected a non-empty string",
         'wifi has no password for "barn", expected "wifi": {"barn": "<password>"} '
         '("" for an open network)',
     ], problems
@@ -144,6 +144,22 @@ def test_garbage_is_one_clear_line_not_a_crash():
         'cloud is "oauth2", expected an object with the cloud\'s profile and URL',
         'sensors.28ff4a1b02170345 is "tank", expected an object like {"label": "tank"}',
     ], problems
+
+
+def test_secrets_problems_follow_the_field_is_value_expected_form_without_a_secret():
+    assert config.check_secrets(["hunter2hunter2"], valid()) == [
+        "secrets.json is a list, expected a JSON object"
+    ]
+    problems = config.check_secrets(
+        {"wifi": ["home", "hunter2hunter2"], "client_secret": "", "app_secret": 12345678},
+        valid(),
+    )
+    assert problems == [
+        'client_secret is "", expected a non-empty string',
+        "app_secret is a number, expected a non-empty string",
+        'wifi is a list, expected {"<ssid>": "<password>"}',
+    ], problems
+    assert "hunter2" not in "".join(problems) and "12345678" not in "".join(problems)
 
 
 def _allocated_by_check(cfg):
