@@ -8,8 +8,9 @@ and `tempnode init` (CPython), so both print the same one-line messages:
 and static client secrets. Messages about secrets name the field, never the value.
 
 The schema is data (`_FIELDS`): a field is (section, name, kind, low, high, default, expected).
-`kind` picks a checker from `_CHECKS`; `low`/`high` bound integers and string lengths;
-a default of `_REQUIRED` makes the field mandatory. Rules that tie fields together (the URL
+`kind` picks a checker from `_CHECKS`; `low`/`high` bound integers and string lengths (for a
+`choice`, `low` is the tuple of allowed values); a default of `_REQUIRED` makes the field
+mandatory. Rules that tie fields together (the URL
 scheme and the CA, the board's TLS tier, per-dialect fields) follow the table.
 No `re` (heavy on the device); nothing allocated unless there is a problem to report.
 """
@@ -17,7 +18,9 @@ No `re` (heavy on the device); nothing allocated unless there is a problem to re
 import json
 
 _REQUIRED = "required"
-PROFILES = ("oauth2", "particle", "spark2014", "usergrid", "speckle")
+PROFILES = ("oauth2", "particle", "spark2014", "usergrid", "speckle")  # tempnode.profiles.NAMES
+_ENDPOINTS = ("token_url", "device_authorization_url", "readings_url")
+_ENDPOINT = "an https:// URL, or a path starting with / on base_url's server"
 
 # Fields only some cloud dialects need (README, "Cloud wire contract").
 _PROFILE_FIELDS = {"usergrid": ("org", "app"), "speckle": ("app_id",)}
@@ -28,7 +31,7 @@ _FIELDS = (
     ("", "board", "text", 1, 40, _REQUIRED, "a board name from `tempnode boards`"),
     ("", "wifi", "wifi", 1, 8, _REQUIRED, 'a list of 1-8 networks like [{"ssid": "home"}]'),
     ("", "cloud", "object", 0, 0, _REQUIRED, "an object with the cloud's profile and URL"),
-    ("cloud", "profile", "choice", 0, 0, _REQUIRED, "one of " + ", ".join(PROFILES)),
+    ("cloud", "profile", "choice", PROFILES, 0, _REQUIRED, "one of " + ", ".join(PROFILES)),
     ("cloud", "base_url", "url", 8, 200, _REQUIRED, "an https:// URL such as https://api.example"),
     (
         "cloud",
@@ -45,6 +48,47 @@ _FIELDS = (
     ("cloud", "org", "text", 1, 100, None, "the Usergrid organization name"),
     ("cloud", "app", "text", 1, 100, None, "the Usergrid application name"),
     ("cloud", "app_id", "text", 1, 100, None, "the Speckle application id"),
+    # Your own server's endpoints and options (tempnode.profiles.OPTIONS; README, "Your own
+    # cloud"); the profile's are the defaults.
+    ("cloud", "token_url", "endpoint", 1, 300, None, _ENDPOINT),
+    ("cloud", "device_authorization_url", "endpoint", 1, 300, None, _ENDPOINT),
+    ("cloud", "readings_url", "endpoint", 1, 300, None, _ENDPOINT),
+    (
+        "cloud",
+        "scope",
+        "text",
+        1,
+        200,
+        None,
+        'the scope to ask for, e.g. "readings offline_access"',
+    ),
+    (
+        "cloud",
+        "client_auth",
+        "choice",
+        ("client_secret_basic", "client_secret_post", "none"),
+        0,
+        None,
+        "client_secret_basic, client_secret_post or none",
+    ),
+    (
+        "cloud",
+        "ack",
+        "choice",
+        ("stored", "2xx"),
+        0,
+        None,
+        "stored (the reply lists the stored seqs) or 2xx (any 2xx means all stored)",
+    ),
+    (
+        "cloud",
+        "readings_body",
+        "choice",
+        ("json", "particle_event"),
+        0,
+        None,
+        "json or particle_event",
+    ),
     ("", "sample_interval_s", "int", 1, 86400, 60, "whole seconds from 1 to 86400"),
     ("", "upload", "object", 0, 0, {}, "an object with interval_s and batch_size"),
     ("upload", "interval_s", "int", 1, 604800, 300, "whole seconds from 1 to 604800"),
@@ -180,18 +224,22 @@ def _check_fields(root, fields, prefix, problems):
 
 
 def _check_cloud(cloud, board, problems):
-    url = cloud.get("base_url")
     insecure_http = cloud.get("insecure_http") is True
-    if isinstance(url, str):
+    missing_ca = False
+    for key in ("base_url",) + _ENDPOINTS:
+        url = cloud.get(key)
+        if not isinstance(url, str):
+            continue
         if url.startswith("http://") and not insecure_http:
             problems.append(
-                _problem("cloud.base_url", url, "https:// (or set cloud.insecure_http: true)")
+                _problem("cloud." + key, url, "https:// (or set cloud.insecure_http: true)")
             )
-        if url.startswith("https://") and "ca" not in cloud:
-            problems.append(
-                "cloud.ca is missing, expected the CA certificate's file name on the device "
-                "(e.g. ca.der): TLS is always verified"
-            )
+        missing_ca = missing_ca or (url.startswith("https://") and "ca" not in cloud)
+    if missing_ca:
+        problems.append(
+            "cloud.ca is missing, expected the CA certificate's file name on the device "
+            "(e.g. ca.der): TLS is always verified"
+        )
     if board is not None and not board.get("verified_tls", True) and not insecure_http:
         if cloud.get("insecure_tls") is not True:
             problems.append(
@@ -261,8 +309,8 @@ def _bool(value, _low, _high):
     return None if isinstance(value, bool) else ""
 
 
-def _choice(value, _low, _high):
-    return None if value in PROFILES else ""
+def _choice(value, choices, _high):
+    return None if isinstance(value, str) and value in choices else ""
 
 
 def _object(value, _low, _high):
@@ -275,6 +323,12 @@ def _url(value, low, high):
     if value.startswith("https://") or value.startswith("http://"):
         return None
     return ""
+
+
+def _endpoint(value, low, high):
+    if isinstance(value, str) and value.startswith("/"):
+        return _text(value, low, high) if " " not in value else ""
+    return _url(value, low, high)
 
 
 def _file(value, low, high):
@@ -308,6 +362,7 @@ _CHECKS = {
     "choice": _choice,
     "object": _object,
     "url": _url,
+    "endpoint": _endpoint,
     "file": _file,
     "wifi": _wifi,
     "sensors": _sensors,

@@ -1,6 +1,6 @@
 """Uploads: a batch of readings in the profile's request shape, and exactly which seqs are stored.
 
-    uploader = Uploader(profile, cloud, device_id, tokens, clock)
+    uploader = Uploader(profile, device_id, tokens, clock)
     confirmed = uploader.post(session, readings, dropped, deadline_ms)
 
 `readings` are dicts in the README's wire form (`seq`, `sensor`, `label`, `t` or `mono_ms`,
@@ -24,7 +24,6 @@ from micropython import const
 
 from tempnode import outcomes
 from tempnode.http import FormEncoder, measure
-from tempnode.profiles import expand_path
 from tempnode.redact import LinkError
 
 _BATCH_MAX = const(65536)
@@ -32,9 +31,9 @@ _ACK_FIELDS = ("stored",)
 
 
 class Uploader:
-    def __init__(self, profile, cloud, device_id, tokens, clock):
+    def __init__(self, profile, device_id, tokens, clock):
         self.profile = profile
-        self.path = expand_path(profile["ingest_path"], cloud)
+        self.target = profile["readings_url"]
         self.device_id = device_id
         self.tokens = tokens
         self.clock = clock
@@ -62,7 +61,7 @@ class Uploader:
             "dropped": dropped,
             "readings": readings,
         }
-        body = _Body(batch, self.profile["ingest_body"] == "particle_event")
+        body = _Body(batch, self.profile["readings_body"] == "particle_event")
         if len(body) > _BATCH_MAX:
             raise LinkError(
                 "a batch of %d readings is %d bytes, over the %d byte limit: send fewer at once"
@@ -71,7 +70,7 @@ class Uploader:
             )
         kind = "application/x-www-form-urlencoded" if body.form else "application/json"
         headers = {"Authorization": "Bearer " + token, "Content-Type": kind}
-        return session.request("POST", self.path, body, deadline_ms, headers, _ACK_FIELDS)
+        return session.request("POST", self.target, body, deadline_ms, headers, _ACK_FIELDS)
 
     def _confirmed(self, reply, readings):
         body = reply.json()

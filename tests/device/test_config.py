@@ -178,3 +178,33 @@ def test_checking_a_valid_config_allocates_little():
     # A boot-time cost an ESP8266 (about 30 KB free) can afford.
     assert first < 4096, first
     assert again < 512, again
+
+
+def test_a_clouds_own_endpoints_and_options_are_checked():
+    cfg = valid()
+    cfg["cloud"].update(
+        {
+            "token_url": "https://auth.example/realms/farm/protocol/openid-connect/token",
+            "device_authorization_url": "/realms/farm/protocol/openid-connect/auth/device",
+            "readings_url": "https://api.example/v2/readings",
+            "scope": "readings offline_access",
+            "client_auth": "client_secret_post",
+            "ack": "2xx",
+            "readings_body": "json",
+        }
+    )
+    assert config.check(cfg, BOARDS) == []
+    cfg["cloud"].update(
+        {
+            "token_url": "http://auth.example/token",
+            "readings_url": "readings",
+            "client_auth": "private_key_jwt",
+            "ack": 200,
+        }
+    )
+    problems = config.check(cfg, BOARDS)
+    assert any(p.startswith("cloud.token_url is") and "https://" in p for p in problems), problems
+    assert any(p.startswith('cloud.readings_url is "readings"') for p in problems), problems
+    assert any(p.startswith('cloud.client_auth is "private_key_jwt"') for p in problems), problems
+    assert any(p.startswith("cloud.ack is 200, expected stored") for p in problems), problems
+    assert len(problems) == 4, problems
