@@ -145,7 +145,7 @@ class Session:
 
     def __init__(self, base_url, clock, ca_der=None, insecure_tls=False):
         self._base = _split_url(base_url)[0]
-        self._origin = None  # (tls, host, port, host header) of the open connection
+        self._origin = self._base  # (tls, host, port, host header) of the connection
         self.clock = clock
         self._ca_der = ca_der
         self._insecure_tls = insecure_tls
