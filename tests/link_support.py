@@ -78,9 +78,10 @@ class LinkDevice:
             "client_id": info["client_id"],
         }
         cloud.update({k: info[k] for k in ("org", "app") if k in info})
+        cloud.update(info.get("cloud_config", {}))  # a cloud's own endpoints and options
         if profile == "speckle":
             cloud["app_id"] = info["client_id"]
-        secrets = {"client_secret": info["client_secret"]}
+        secrets = {"client_secret": info["client_secret"]} if info.get("client_secret") else {}
         if profile == "speckle":
             secrets = {"app_secret": info["client_secret"]}
         issued(info["client_secret"], info.get("password"))

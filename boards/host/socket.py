@@ -78,6 +78,7 @@ class socket(io.IOBase):
     # -- what an outage does
 
     def _check_link(self, connecting=False):
+        time.publish()  # whoever this packet reaches reads this board's time, not a second ago
         if self._broken or not sim_wifi.link_up():
             self._fail(connecting)
 
