@@ -12,6 +12,7 @@ import os
 import ssl
 import sys
 
+from . import discovery
 from .boards import board_names
 from .device import add_dir_argument
 from .errors import UserError
@@ -23,11 +24,26 @@ from .validate import (
     ca_problem,
     catalogue,
     config_schema,
+    device_profiles,
     read_json,
     write_private,
 )
 
 CA_FILE = "ca.der"
+# config.json `cloud` options for your own server (tempnode.profiles.OPTIONS), by flag name;
+# the first four are what an issuer's metadata says.
+OWN_SERVER_FIELDS = (
+    "token_url",
+    "device_authorization_url",
+    "client_auth",
+    "scope",
+    "readings_url",
+    "ack",
+    "readings_body",
+)
+ISSUER_PROMPT = "Issuer URL of your own OAuth 2.0 / OpenID Connect server (empty: none)"
+READINGS_PROMPT = "Readings URL (where your API takes the batches, https://...)"
+ACK_PROMPT = 'How your API confirms a batch: 2xx (any success) or stored ({"stored": [seqs]})'
 # The README's order ("First board", steps 4 and 5): the code and config, then the credential.
 NEXT_STEPS = (
     "tempnode deploy --dir {dir}, then tempnode provision --dir {dir}, "
@@ -170,7 +186,10 @@ def _apply_from_cloud(args):
 
 def _ask_cloud(w, args):
     profile = w.field("cloud.profile", "Cloud profile", args.profile, "oauth2")
-    url = w.field("cloud.base_url", "Cloud base URL", args.base_url)
+    issuer = args.issuer
+    if issuer is None and w.interactive and profile == "oauth2":
+        issuer = w.ask(ISSUER_PROMPT, None, default="")
+    url = w.field("cloud.base_url", "Cloud base URL", args.base_url, issuer or None)
     for flag in ("insecure_http", "insecure_tls"):
         if getattr(args, flag):
             w.config["cloud"][flag] = True
@@ -185,9 +204,51 @@ def _ask_cloud(w, args):
             secret = w.ask(f"{key} (from the cloud's console)", None, default, secret=True)
         if secret:
             w.secrets[key] = secret
-    if url.startswith("https://"):
+    ca = None
+    if url.startswith("https://") or (issuer or "").startswith("https://"):
         w.config["cloud"]["ca"] = CA_FILE
-        return _read_ca(w.ask("CA certificate file (PEM or DER)", args.ca))
+        ca = _read_ca(w.ask("CA certificate file (PEM or DER)", args.ca))
+    _ask_own_server(w, args, issuer, ca, bool(w.secrets.get("client_secret")))
+    return ca
+
+
+def _ask_own_server(w, args, issuer, ca, has_secret):
+    """Your own server's endpoints and options (config.json `cloud`, README "Your own
+    cloud"): read from the issuer's metadata when there is an issuer, each flag winning over
+    what was read; the readings API and its acknowledgement are asked, as no metadata says."""
+    found = {}
+    metadata = _discover(w, issuer, ca)
+    if metadata is not None:
+        profile = device_profiles().get(w.config["cloud"]["profile"])
+        found = metadata.config(has_secret, profile["scope"])
+        print(f"  read {metadata.url}:")
+        for name in OWN_SERVER_FIELDS[:4]:
+            if name in found:
+                print(f"    {name} {found[name]}")
+        for note in metadata.notes():
+            print("  " + note)
+    for name in OWN_SERVER_FIELDS:
+        given = getattr(args, name)
+        if given is not None or name in found:
+            w.field("cloud." + name, name, given if given is not None else found[name])
+    if metadata is not None and args.readings_url is None:
+        w.field("cloud.readings_url", READINGS_PROMPT, None)
+    if (metadata is not None or args.readings_url) and args.ack is None:
+        w.field("cloud.ack", ACK_PROMPT, None, default="2xx")
+
+
+def _discover(w, issuer, ca):
+    """The issuer's metadata (None without an issuer); a failure is said and the issuer asked
+    again, or with no terminal, the error."""
+    insecure_tls = bool(w.config["cloud"].get("insecure_tls"))
+    while issuer:
+        try:
+            return discovery.discover(issuer, ca, insecure_tls)
+        except UserError as exc:
+            if not w.interactive:
+                raise
+            print(f"  {exc}")
+        issuer = w.ask(ISSUER_PROMPT, None, default="")
     return None
 
 
@@ -327,6 +388,24 @@ def register(subparsers):
     p.add_argument("--app", help="Usergrid application")
     p.add_argument("--app-id", help="Speckle application id")
     p.add_argument("--ca", help="the cloud's CA certificate, PEM or DER (copied as ca.der)")
+    own = p.add_argument_group(
+        'your own server (README, "Your own cloud")',
+        "an endpoint is an https:// URL on any host, or a path on --base-url's server",
+    )
+    own.add_argument(
+        "--issuer",
+        help="your OAuth 2.0 / OpenID Connect server's issuer URL: its endpoints and client "
+        "authentication are read from its metadata (here, never on the device)",
+    )
+    own.add_argument("--token-url", help="the token endpoint")
+    own.add_argument("--device-authorization-url", help="the device authorization endpoint")
+    own.add_argument("--readings-url", help="where the readings go (your API)")
+    own.add_argument("--scope", help='the scope to ask for, e.g. "readings offline_access"')
+    own.add_argument(
+        "--client-auth", help="client_secret_basic, client_secret_post or none (public client)"
+    )
+    own.add_argument("--ack", help="2xx (any success stores the batch) or stored (a seq list)")
+    own.add_argument("--readings-body", help="json (default) or particle_event")
     p.add_argument("--insecure-tls", action="store_true", help="do not verify TLS (ESP8266 only)")
     p.add_argument("--insecure-http", action="store_true", help="allow a plain http:// cloud")
     p.add_argument("--sensor", action="append", metavar="ROM=LABEL[:BITS]", help="repeatable")

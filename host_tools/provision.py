@@ -8,6 +8,14 @@ Ways, picked per cloud dialect (`--via` overrides):
 - `paste` (any): a credential JSON, or a bare refresh token, pasted on stdin.
 - `on-device` (any): runs `tempnode.provision()` on the board and relays what it prints.
 
+Every request goes where the device's would: the config's `token_url` and
+`device_authorization_url` (or the dialect's paths on `base_url`'s server), with its `scope` and
+`client_auth` (`tempnode.token_client`). A grant that yields no refresh token where the device
+renews with one is refused in one sentence naming the likely cause (`offline_access`, or the
+server's refresh-token setting), as the device's own device flow says it, and nothing is
+stored. `--check` renews once from the laptop before the board gets the credential and says
+what the server did (`tempnode.provision_check`).
+
 The credential is written to the board's `credential.json` atomically (temporary name, hash
 check on the board, rename), in the format `firmware/tempnode/credential_store.py` documents.
 Nothing here prints a token: only its kind.
@@ -16,17 +24,14 @@ Nothing here prints a token: only its kind.
 import getpass
 import json
 import secrets as random_tokens
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from base64 import b64encode
 
+from . import discovery, provision_check
 from .deploy import install_helpers, write_atomic
 from .device import add_board_arguments, connect, open_serial
 from .errors import UserError
+from .token_client import Cloud, credential_from, refused
 from .validate import CREDENTIAL, default_port, load_folder, write_private
 
 DEFAULT_VIA = {
@@ -36,119 +41,61 @@ DEFAULT_VIA = {
     "usergrid": "password",
     "speckle": "speckle",
 }
-TOKEN_PATHS = {"usergrid": "/{org}/{app}/token", "speckle": "/auth/token"}
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-HTTP_TIMEOUT_S = 15
 MAX_WAIT_S = 900  # give up a device flow the user never approves
+# The device's own words for the same dead end (firmware/tempnode/tokens.py, `adopt`).
+NO_REFRESH_TOKEN = (
+    "the cloud approved this device but gave no refresh token, so the credential would die "
+    "with its first access token: add offline_access to cloud.scope (now {scope}), or allow "
+    "refresh tokens for this client on the server; nothing was stored"
+)
 
 
-class Cloud:
-    """The cloud's token endpoints, over verified HTTPS with the folder's CA."""
-
-    def __init__(self, folder, config, secrets):
-        cloud = config["cloud"]
-        self.cloud = cloud
-        self.base = cloud["base_url"].rstrip("/")
-        self.client_id = cloud["client_id"]
-        self.client_secret = secrets.get("client_secret") or secrets.get("app_secret")
-        self.context = None
-        if self.base.startswith("https://"):
-            self.context = ssl.create_default_context(cadata=(folder / cloud["ca"]).read_bytes())
-            if cloud.get("insecure_tls"):
-                self.context.check_hostname = False
-                self.context.verify_mode = ssl.CERT_NONE
-
-    def open(self, request):
-        return urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S, context=self.context)
-
-    def token_url(self):
-        path = TOKEN_PATHS.get(self.cloud["profile"], "/oauth/token")
-        return self.base + path.format(org=self.cloud.get("org"), app=self.cloud.get("app"))
-
-    def post(self, url, fields, as_json=False, basic=False):
-        """(status, JSON reply) of a POST; a dead or garbled cloud is a UserError."""
-        headers = {"Accept": "application/json"}
-        if as_json:
-            body = json.dumps(fields).encode()
-            headers["Content-Type"] = "application/json"
-        else:
-            body = urllib.parse.urlencode(fields).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if basic:
-            pair = f"{self.client_id}:{self.client_secret or ''}".encode()
-            headers["Authorization"] = "Basic " + b64encode(pair).decode()
-        request = urllib.request.Request(url, body, headers, method="POST")
-        try:
-            with urllib.request.urlopen(
-                request, timeout=HTTP_TIMEOUT_S, context=self.context
-            ) as r:
-                status, raw = r.status, r.read(65536)
-        except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read(65536)
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise UserError(f"cannot reach the cloud at {self.base}: {reason}") from None
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            raise UserError(f"the cloud answered {url} with HTTP {status} and no JSON") from None
+def require_refresh_token(cloud, credential):
+    """A grant that gave no refresh token where the device renews with one is a dead end:
+    say so (the usual cause is the scope) instead of storing it."""
+    if credential["kind"] != "refresh_token" and "refresh_token" in cloud.profile["grants"]:
+        raise UserError(NO_REFRESH_TOKEN.format(scope=json.dumps(cloud.profile["scope"])))
 
 
-def _refused(status, reply):
-    error = reply.get("error") or reply.get("err") or f"HTTP {status}"
-    description = reply.get("error_description", "")
-    return UserError(f"the cloud refused: {error}{': ' + description if description else ''}")
-
-
-def credential_from(reply):
-    """The credential.json object for a token reply (standard or Speckle's shape)."""
-    refresh = reply.get("refresh_token") or reply.get("refreshToken")
-    access = reply.get("access_token") or reply.get("token")
-    if refresh:
-        credential = {"kind": "refresh_token", "refresh_token": refresh}
-    elif access:
-        credential = {"kind": "access_token"}
-    else:
-        raise UserError("the cloud's token reply holds no token")
-    if access:
-        credential["access_token"] = access
-        credential["expires_in"] = reply.get("expires_in")
-    return credential
-
-
-def via_device_flow(cloud, out=print, sleep=time.sleep):
-    fields = {"client_id": cloud.client_id, "scope": "readings"}
-    url = discover_device_endpoint(cloud)
-    status, start = cloud.post(url, fields, basic=bool(cloud.client_secret))
+def via_device_flow(cloud, out=print, sleep=None):
+    sleep = sleep or time.sleep
+    fields = {"scope": cloud.profile["scope"]}
+    url = device_authorization_url(cloud)
+    status, start = cloud.post(url, fields, cloud.client())
     if status != 200 or "device_code" not in start:
-        raise _refused(status, start)
+        raise refused(status, start)
     link = start.get("verification_uri_complete") or start["verification_uri"]
     out(f"open {link} and enter the code {start['user_code']} to approve this device")
     interval = int(start.get("interval", 5))
     deadline = time.monotonic() + min(int(start.get("expires_in", MAX_WAIT_S)), MAX_WAIT_S)
     poll = {"grant_type": DEVICE_CODE_GRANT, "device_code": start["device_code"]}
-    poll["client_id"] = cloud.client_id
     while time.monotonic() < deadline:
         sleep(interval)
-        status, reply = cloud.post(cloud.token_url(), poll, basic=bool(cloud.client_secret))
+        status, reply = cloud.post(cloud.token_url(), poll, cloud.client())
         error = reply.get("error")
         if status == 200:
             return credential_from(reply)
         if error == "slow_down":
             interval += 5  # RFC 8628 §3.5: for good
         elif error != "authorization_pending":
-            raise _refused(status, reply)
+            raise refused(status, reply)
     raise UserError("nobody approved the code in time: run tempnode provision again")
 
 
-def discover_device_endpoint(cloud):
-    """RFC 8414 metadata's device endpoint, else the RFC 8628 example path."""
-    url = cloud.base + "/.well-known/oauth-authorization-server"
-    try:
-        with cloud.open(url) as r:
-            return json.loads(r.read(65536))["device_authorization_endpoint"]
-    except (urllib.error.URLError, OSError, ValueError, KeyError):
-        return cloud.base + "/device_authorization"
+def device_authorization_url(cloud):
+    """The configured device authorization endpoint, else the one the cloud's metadata names
+    (a dialect whose device has no device flow may still offer one to the laptop)."""
+    url = cloud.url("device_authorization_url")
+    if url:
+        return url
+    found = discovery.discover(cloud.base, cloud.ca_der, cloud.insecure_tls)
+    if not found.device_authorization_url:
+        raise UserError(
+            f"{cloud.base} offers no device flow: provision with --via paste (a refresh token "
+            "from the cloud's console)"
+        )
+    return found.device_authorization_url
 
 
 def via_password(cloud, ask=getpass.getpass, read=input):
@@ -156,11 +103,11 @@ def via_password(cloud, ask=getpass.getpass, read=input):
     password = ask("Cloud password (used once, here, never stored): ")
     fields = {"grant_type": "password", "username": username, "password": password}
     if cloud.cloud["profile"] == "usergrid":
-        status, reply = cloud.post(cloud.token_url(), dict(fields, ttl=0), as_json=True)
+        status, reply = cloud.post(cloud.token_url(), dict(fields, ttl=0))
     else:
-        status, reply = cloud.post(cloud.token_url(), fields, basic=True)
+        status, reply = cloud.post(cloud.token_url(), fields, cloud.client())
     if status != 200:
-        raise _refused(status, reply)
+        raise refused(status, reply)
     return credential_from(reply)
 
 
@@ -175,9 +122,9 @@ def via_speckle(cloud, read=input, out=print):
         "accessCode": code,
         "challenge": challenge,
     }
-    status, reply = cloud.post(cloud.token_url(), body, as_json=True)
+    status, reply = cloud.post(cloud.token_url(), body)
     if status != 200:
-        raise _refused(status, reply)
+        raise refused(status, reply)
     return credential_from(reply)
 
 
@@ -218,6 +165,14 @@ def keep_credential(folder, credential):
     return path
 
 
+def _kept(folder, credential, exc):
+    path = keep_credential(folder, credential)
+    return UserError(
+        f"{exc}; the credential is kept in {path}: store it with `tempnode provision "
+        f"--dir {folder} --via paste < {path}`"
+    )
+
+
 def run(args):
     config, secrets = load_folder(args.dir)
     via = args.via or DEFAULT_VIA[config["cloud"]["profile"]]
@@ -236,16 +191,20 @@ def run(args):
         "paste": via_paste,
     }
     credential = methods[via]()
+    if via != "paste":
+        require_refresh_token(cloud, credential)
+    if args.check:
+        again = None if via == "paste" else methods[via]
+        try:
+            credential = provision_check.check(cloud, credential, again)
+        except UserError as exc:
+            raise _kept(args.dir, credential, exc) from None
     try:
         with connect(port) as board:
             store(board, credential)
             board.soft_reset()
     except UserError as exc:
-        kept = keep_credential(args.dir, credential)
-        raise UserError(
-            f"{exc}; the credential is kept in {kept}: store it with `tempnode provision "
-            f"--dir {args.dir} --via paste < {kept}`"
-        ) from None
+        raise _kept(args.dir, credential, exc) from None
     print(f"stored a {credential['kind']} credential in the board's {CREDENTIAL}; it restarted")
 
 
@@ -256,5 +215,11 @@ def register(subparsers):
         "--via",
         choices=("device-flow", "password", "speckle", "paste", "on-device"),
         help="how to get the credential (default: the best one for the cloud's dialect)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="renew once from the laptop before storing, and say what the server did: the "
+        "token lifetime, whether the refresh token rotates, whether the old one still works",
     )
     p.set_defaults(func=run)

@@ -26,14 +26,25 @@ LOCAL = "local.json"  # host-only settings of the folder (the serial port), neve
 
 
 @cache
-def config_schema():
-    """The firmware's `tempnode.config` module, run by CPython."""
-    spec = importlib.util.spec_from_file_location(
-        "tempnode_device_config", FIRMWARE / "tempnode" / "config.py"
-    )
+def firmware_module(name):
+    """The firmware's `tempnode.<name>` module, run by CPython (one that needs no MicroPython
+    module), so the laptop decides exactly as the board does."""
+    path = FIRMWARE / "tempnode" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"tempnode_device_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def config_schema():
+    """The firmware's `tempnode.config`: the schema and messages the board checks at boot."""
+    return firmware_module("config")
+
+
+def device_profiles():
+    """The firmware's `tempnode.profiles`: each dialect's endpoints and options, and
+    `for_cloud`, which applies a config's own."""
+    return firmware_module("profiles")
 
 
 def catalogue():

@@ -61,7 +61,7 @@ def test_esp8266_needs_the_explicit_tls_opt_out(tmp_path, ca_pem, capsys):  # no
 
 def test_the_interactive_wizard_asks_again_after_a_wrong_answer(tmp_path, ca_pem, monkeypatch):  # noqa: F811
     answers = iter(
-        ["pico", "pico-w", "", "logger 7", "logger-7", "barn", "", "oauth2"]
+        ["pico", "pico-w", "", "logger 7", "logger-7", "barn", "", "oauth2", ""]
         + ["ftp://cloud", "https://cloud.example", "tempnode", str(ca_pem)]
         + ["28ff4a1b02170345", "tank", "", "", ""]
     )
