@@ -174,8 +174,8 @@ def provisioned_folder(cloud, tmp_path, board, **client):  # noqa: F811
     return folder, info
 
 
-def board_credential(board):
-    path = board.workdir / "credential.json"
+def board_credential(virtual):
+    path = virtual.workdir / "credential.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
