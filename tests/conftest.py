@@ -1,1 +1,1 @@
-pytest_plugins = ["micropython_harness", "cloud_fixtures"]
+pytest_plugins = ["micropython_harness", "cloud_fixtures", "oidc_cloud"]

@@ -1,5 +1,6 @@
-"""Helpers for the cloud-link end-to-end tests: a device folder for a dev-cloud device, and the
-logger `tests/device_scripts/link_run.py` run by the real `micropython` against it.
+"""Helpers for the cloud-link end-to-end tests: a device folder for a device of a cloud (the dev
+cloud, or a standard OpenID Connect server: `cloud_for`), and the logger
+`tests/device_scripts/link_run.py` run by the real `micropython` against it.
 
     device = LinkDevice.create(tmp_path, dev_cloud, "oauth2", access_ttl_s=2)
     run = device.run({"steps": [{"do": "upload", "count": 10, "every_ms": 500}]})
@@ -87,7 +88,8 @@ class LinkDevice:
         issued(info["client_secret"], info.get("password"))
         self.write_json("config.json", {"device_id": info["device_id"], "cloud": cloud})
         self.write_json("secrets.json", secrets)
-        self.write_json("credential.json", self.host_credential())
+        if "credential" in info:  # none yet: a device flow on the device gets it
+            self.write_json("credential.json", self.host_credential())
         (self.folder / "ca.der").write_bytes(Path(self.cloud.ca_der_path).read_bytes())
 
     def host_credential(self):
@@ -188,6 +190,15 @@ class LinkDevice:
 
     def events(self, kind=None):
         return self.cloud.admin.events(self.info["device_id"], kind=kind)
+
+
+def cloud_for(request, server, **options):
+    """The cloud a link test runs against: "dev cloud" (tests/cloud_fixtures.py; options are
+    per device), or "oidc-provider", a standard OpenID Connect server and a readings API on
+    another host (tests/oidc_cloud.py), started with `options`."""
+    if server == "dev cloud":
+        return request.getfixturevalue("dev_cloud")
+    return request.getfixturevalue("oidc_cloud")(**options)
 
 
 def uploads(count, every_ms=500, size=1, **options):

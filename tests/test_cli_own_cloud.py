@@ -15,7 +15,7 @@ from link_servers import BadServer
 from host_tools import provision
 from host_tools.cli import main
 
-pytest_plugins = ["oidc_cloud", "link_secret_scan"]
+pytest_plugins = ["link_secret_scan"]
 
 CODE = re.compile(r"enter the code (\S+)")
 

@@ -1,18 +1,20 @@
 """Killing the device (SIGKILL) at random moments while it rotates its refresh token.
 
-The firmware runs under the real micropython against the dev cloud, renewing again and again
-with rotation on; the test kills it at a random moment, starts it again, and so on until the
-cloud has rotated the token 200 times. After every kill the device must come back with a
-credential the cloud accepts; only without a grace window, and only when the kill fell
-between the cloud's rotation and the device's write (the file still says `refreshing`), may
-it come back in needs-provisioning, with a clear message and no crash loop.
+The firmware runs under the real micropython against the dev cloud (with and without a grace
+window) and against a standard OpenID Connect server (oidc-provider: rotation without grace,
+a reused refresh token revokes the grant), renewing again and again with rotation on; the test
+kills it at a random moment, starts it again, and so on until the cloud has rotated the token
+200 times. After every kill the device must come back with a credential the cloud accepts;
+only without a grace window, and only when the kill fell between the cloud's rotation and the
+device's write (the file still says `refreshing`), may it come back in needs-provisioning,
+with a clear message and no crash loop.
 """
 
 import random
 import time
 
 import pytest
-from link_support import LinkDevice, uploads
+from link_support import LinkDevice, cloud_for, uploads
 
 pytest_plugins = ["link_secret_scan"]
 
@@ -45,10 +47,19 @@ def start_after_kill(device, plan, kill_after_s=None):
     return run, needs
 
 
-@pytest.mark.parametrize("grace_s", [60, 0])
-def test_random_kills_during_200_rotations_never_lose_the_credential(dev_cloud, tmp_path, grace_s):
-    device = LinkDevice.create(tmp_path, dev_cloud, "oauth2", access_ttl_s=3600, grace_s=grace_s)
-    rng = random.Random(grace_s)
+SERVERS = [("dev cloud", 60), ("dev cloud", 0), ("oidc-provider", None)]
+
+
+@pytest.mark.parametrize(
+    ("server", "grace_s"), SERVERS, ids=["dev cloud, 60 s grace", "dev cloud, no grace", "oidc"]
+)
+def test_random_kills_during_200_rotations_never_lose_the_credential(
+    request, tmp_path, server, grace_s
+):
+    cloud = cloud_for(request, server)
+    grace = {} if grace_s is None else {"grace_s": grace_s}
+    device = LinkDevice.create(tmp_path, cloud, "oauth2", access_ttl_s=3600, **grace)
+    rng = random.Random(grace_s if grace_s is not None else 15)
     kills = needs_provisioning = 0
     while rotations(device) < ROTATIONS:
         _, needs = start_after_kill(
@@ -62,7 +73,7 @@ def test_random_kills_during_200_rotations_never_lose_the_credential(dev_cloud, 
     if needs:
         run, _ = start_after_kill(device, check)
     print(
-        f"grace {grace_s} s: {rotations(device)} rotations, {kills} kills, "
+        f"{server}, grace {grace_s or 0} s: {rotations(device)} rotations, {kills} kills, "
         f"needs-provisioning {needs_provisioning} times"
     )
     assert run.returncode == 0 and run.summary["kept"] == [], run.output
