@@ -89,7 +89,17 @@ _FIELDS = (
         None,
         "json or particle_event",
     ),
-    ("", "sample_interval_s", "int", 1, 86400, 60, "whole seconds from 1 to 86400"),
+    # An upload session needs a few seconds between two samples (a TLS handshake takes 1-2 s
+    # on an ESP32), and the sample, not the upload, gives way: so at least 5 s (issue 14).
+    (
+        "",
+        "sample_interval_s",
+        "int",
+        5,
+        86400,
+        60,
+        "whole seconds from 5 to 86400 (an upload needs a few seconds between two samples)",
+    ),
     ("", "upload", "object", 0, 0, {}, "an object with interval_s and batch_size"),
     ("upload", "interval_s", "int", 1, 604800, 300, "whole seconds from 1 to 604800"),
     ("upload", "batch_size", "int", 1, 200, 50, "a whole number from 1 to 200"),
