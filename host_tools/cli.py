@@ -12,6 +12,7 @@ from . import (
     flash,
     init_wizard,
     provision,
+    release,
     run_cmd,
     set_time,
     sim,
@@ -34,6 +35,7 @@ COMMAND_MODULES = (
     run_cmd,
     cloud,
     sim,
+    release,
 )
 
 

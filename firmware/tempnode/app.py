@@ -51,6 +51,7 @@ class Parts:
         self._spool = None
         self._link = None
         self._wifi = None
+        self._ota = None
         self.logger = None
 
     def configure(self):
@@ -84,7 +85,17 @@ class Parts:
             from tempnode.cloud_link import CloudLink
 
             self._link = CloudLink(self.config, self.secrets, self.clock, ".")
+            # Every batch says which firmware runs, and how the last update ended.
+            self._link.uploader.facts = self.ota.facts
         return self._link
+
+    @property
+    def ota(self):
+        if self._ota is None:
+            from tempnode.ota import Updates
+
+            self._ota = Updates(self.config, self.board, self.clock, self.wdt_feed, self.reset)
+        return self._ota
 
     @property
     def wifi(self):

@@ -144,6 +144,7 @@ class Logger:
                 return
             while p.spool.depth() and self._send_batch(self._deadline()):
                 pass
+            p.ota.step(p.link, self._deadline)  # signed updates ride on the same connection
         except LinkError as e:
             log("upload: %s" % e)
             if getattr(e, "kind", None) in _NETWORK_KINDS:
@@ -212,6 +213,7 @@ class Logger:
         if not self.stable and now >= p.stable_after_ms:
             self.stable = True
             p.mark_stable()
+        p.ota.watch(self.stable and self.samples > 0, self.uploaded)  # a new version on trial
         if (
             self.no_upload_reset_ms
             and p.spool.depth()

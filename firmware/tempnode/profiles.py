@@ -23,6 +23,8 @@ A profile is selected by `config.json` `cloud.profile`. Its fields:
   `name=tempnode/readings&data=<batch JSON>&private=true`), `ack`: "stored" when the cloud
   lists the stored seqs (`{"stored": [...]}`), "2xx" when a success status means the whole
   batch is stored. A `stored` list in the reply always wins.
+- `ota_path`: where the cloud serves signed firmware updates (`tempnode.ota`), or None for a
+  cloud that offers none (the device then never asks).
 
 Paths may hold `{org}` and `{app}`, filled from `cloud.org` and `cloud.app` (Usergrid).
 """
@@ -52,6 +54,7 @@ PROFILES = {
         "ingest_path": "/api/v1/readings",
         "ingest_body": "json",
         "ack": "stored",
+        "ota_path": "/api/v1/ota",
     },
     "particle": {
         "token_path": "/oauth/token",
@@ -63,6 +66,7 @@ PROFILES = {
         "ingest_path": "/v1/devices/events",
         "ingest_body": "particle_event",
         "ack": "2xx",
+        "ota_path": None,
     },
     "spark2014": {
         "token_path": "/oauth/token",
@@ -76,6 +80,7 @@ PROFILES = {
         "ingest_path": "/v1/devices/events",
         "ingest_body": "particle_event",
         "ack": "2xx",
+        "ota_path": None,
     },
     "usergrid": {
         "token_path": "/{org}/{app}/token",
@@ -96,6 +101,7 @@ PROFILES = {
         "ingest_path": "/{org}/{app}/readings",
         "ingest_body": "json",
         "ack": "stored",
+        "ota_path": None,
     },
     "speckle": {
         "token_path": "/auth/token",
@@ -116,6 +122,7 @@ PROFILES = {
         "ingest_path": "/api/tempnode/readings",
         "ingest_body": "json",
         "ack": "stored",
+        "ota_path": None,
     },
 }
 

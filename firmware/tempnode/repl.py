@@ -47,6 +47,7 @@ def state():
         "last_s_ago": (clock.monotonic_ms() - logger.last_upload_ms) // 1000 if logger else None,
     }
     facts["cloud"] = parts.link.status()
+    facts["firmware"] = parts.ota.status()
     return facts
 
 

@@ -5,23 +5,12 @@ quick reboots in a row (the logger crashing or being reset soon after each boot)
 is cleared once the logger has run for `STABLE_AFTER_MS`.
 """
 
+# slots (the board's version chooser) reads the button before any version runs: one reader.
+import slots
 from micropython import const
 
 QUICK_REBOOT_LIMIT = const(5)
 STABLE_AFTER_MS = const(60000)
-
-
-def button_held(pin_spec):
-    """True while the safe-mode button is pressed (all supported buttons pull to ground)."""
-    if pin_spec == "BOOTSEL":
-        import rp2  # type: ignore[import-not-found]  # rp2 port only
-
-        return bool(rp2.bootsel_button())
-    import machine
-
-    from tempnode.board import make_pin
-
-    return make_pin(pin_spec, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
 
 
 def woke_from_deep_sleep():
@@ -32,10 +21,12 @@ def woke_from_deep_sleep():
 
 def enter_reason(board, boot_state):
     """Why this boot must be a safe-mode boot, or None. Counts this boot as a quick reboot."""
-    if button_held(board["pins"]["safe_mode_button"]):
+    if slots.button_held(board["pins"]["safe_mode_button"]):
         return "the safe-mode button was held at boot"
     if woke_from_deep_sleep():
         return None  # a battery logger's schedule, not a crash
+    if slots.on_trial():
+        return None  # a new version's trial counts its own boots and rolls it back (slots)
     boot_state.quick_reboots += 1
     reason = None
     if boot_state.quick_reboots >= QUICK_REBOOT_LIMIT:

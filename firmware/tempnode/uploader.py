@@ -34,6 +34,7 @@ class Uploader:
         self.device_id = device_id
         self.tokens = tokens
         self.clock = clock
+        self.facts = {}  # more fields for every batch: the firmware version (tempnode.ota)
 
     def post(self, session, readings, dropped, deadline_ms):
         """Send `readings`; return the list of their seqs the cloud stored."""
@@ -56,6 +57,7 @@ class Uploader:
             "dropped": dropped,
             "readings": readings,
         }
+        batch.update(self.facts)
         body = _Body(batch, self.profile["ingest_body"] == "particle_event")
         if len(body) > _BATCH_MAX:
             raise LinkError(

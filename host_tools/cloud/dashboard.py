@@ -11,6 +11,7 @@ import statistics
 import time
 from html import escape
 
+from .releases import device_line
 from .web import html_response
 
 GAP_FACTOR = 2.5
@@ -243,7 +244,8 @@ def _device_section(cloud, device_row):
     facts = (
         f"{device_row['profile']} &middot; {len(rows)} readings ({errors} without a value"
         f"{f', {untimed} without a time' if untimed else ''}) &middot; "
-        f"{device_row['dropped']} dropped on the device"
+        f"{device_row['dropped']} dropped on the device &middot; "
+        f"{escape(device_line(cloud.store, device_id))}"
     )
     return (
         f"<section id='{escape(device_id)}'><h2>{escape(device_id)}</h2>"
