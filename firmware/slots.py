@@ -38,6 +38,7 @@ from micropython import const
 
 POINTER = "ota/boot.json"
 FOLDERS = ("ota/a", "ota/b")
+STAGE_FILE = "ota/stage.json"  # tempnode.staging's record of a download under way
 TRIAL_BOOTS = const(3)
 _REJECTED_KEPT = const(8)
 _TMP_SUFFIX = ".tmp"
@@ -60,13 +61,16 @@ def start():
     """main.py: run the chosen version; on trial, a version that cannot start is rolled back."""
     try:
         import tempnode.app as app
+        from tempnode.version import VERSION
 
+        _log("boot: firmware %s (%s)" % (VERSION, running_folder() or "the deployed bundle"))
         app.main()
     except Exception as e:  # noqa: BLE001 - a version on trial that fails here goes back
         if not on_trial() or _button:
             raise
         _roll_back("it failed to start (%s)" % _first_line(e))
         _reset()
+        return
     if on_trial() and not _button and app.assemble().logger is None:
         _roll_back("it stopped at the REPL without starting the logger")
         _reset()
@@ -83,6 +87,10 @@ def on_trial():
 
 def running_folder():
     return _state["run"] if _state else ""
+
+
+def staging_in_progress():
+    return _exists(STAGE_FILE)
 
 
 def free_folder():
@@ -109,17 +117,15 @@ def switch(folder, version, running_version):
 
 def confirm():
     """The version on trial is good: keep it, forget the previous one (its files may go)."""
-    new = dict(_state)
-    new.update(previous=None, previous_version=None, trial=False, boots=0, failure=None)
-    new["report"] = {"version": new["version"], "outcome": "confirmed"}
-    _write(new)
+    report = {"version": (_state or {}).get("version"), "outcome": "confirmed"}
+    _change(
+        previous=None, previous_version=None, trial=False, boots=0, failure=None, report=report
+    )
 
 
 def note_failure(reason):
     """Why the firmware is ending this trial boot (read if the trial runs out)."""
-    new = dict(_state)
-    new["failure"] = reason
-    _write(new)
+    _change(failure=reason)
 
 
 def reject(version, reason, running_version):
@@ -133,8 +139,12 @@ def reject(version, reason, running_version):
 
 
 def clear_report():
-    new = dict(_state)
-    new["report"] = None
+    _change(report=None)
+
+
+def _change(**fields):
+    new = dict(_state or {})
+    new.update(fields)
     _write(new)
 
 
@@ -252,6 +262,10 @@ def _write_file(state):
     # The pointer write that decides what boots: temporary file, close, rename (atomic on
     # littlefs). tempnode.atomic does the same but lives in the package this module chooses.
     tmp = POINTER + _TMP_SUFFIX
+    try:
+        os.mkdir(POINTER.rsplit("/", 1)[0])
+    except OSError:
+        pass  # it is there already
     with open(tmp, "w") as f:
         json.dump(state, f)
     os.rename(tmp, POINTER)
@@ -259,13 +273,15 @@ def _write_file(state):
 
 def _has_package(folder):
     prefix = folder + "/" if folder else ""
-    for name in ("tempnode/__init__.mpy", "tempnode/__init__.py"):
-        try:
-            os.stat(prefix + name)
-            return True
-        except OSError:
-            pass
-    return False
+    return _exists(prefix + "tempnode/__init__.mpy") or _exists(prefix + "tempnode/__init__.py")
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
 
 
 def _safe_mode_button():

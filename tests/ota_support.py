@@ -55,14 +55,14 @@ def firmware_variant(work, name, edits=None):
 class OtaBoard(FieldBoard):
     """A FieldBoard of its own device and update channel."""
 
-    def __init__(self, installed, work, name, scenario=None, files=None):
+    def __init__(self, installed, work, name, scenario=None, files=None, channel=None):
         admin = installed.cloud.admin
         registered = admin.create_device(name, "oauth2", rotation="off")
         folder = Path(work) / "device"
         shutil.copytree(installed.image.parent / "device", folder)
         config = json.loads((folder / "config.json").read_text())
         config["device_id"] = registered["device_id"]
-        config.setdefault("ota", {})["channel"] = name.replace(".", "-")[:32]
+        config.setdefault("ota", {})["channel"] = channel or name
         (folder / "config.json").write_text(json.dumps(config))
         self.folder = folder
         self.channel = config["ota"]["channel"]
@@ -105,8 +105,8 @@ class OtaBoard(FieldBoard):
         return count(self.lines, text)
 
 
-def ota_board(installed, work, name, scenario=None, files=None):
-    return OtaBoard(installed, work, name, scenario, files)
+def ota_board(installed, work, name, scenario=None, files=None, channel=None):
+    return OtaBoard(installed, work, name, scenario, files, channel)
 
 
 def cloud_db(installed):

@@ -65,7 +65,7 @@ def problem(manifest, board, micropython):
         return bad_version
     if manifest.get("board") != board:
         return "it is for board %s, this board is %s" % (manifest.get("board"), board)
-    needs = manifest.get("micropython")
+    needs = manifest.get("micropython") or []
     if not _is_version_triple(needs):
         return "its manifest does not say which MicroPython it needs"
     if tuple(needs) > tuple(micropython[:3]):

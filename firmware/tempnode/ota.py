@@ -56,7 +56,7 @@ class Updates:
         self.trial_ms = max(_TRIAL_MIN_MS, 2 * intervals_ms)
         self.next_check_ms = clock.monotonic_ms()  # the first session after a boot checks
         self.staging = None  # a tempnode.staging.Staging while an update is on its way
-        self.facts = {"firmware": VERSION}
+        self.facts: dict = {"firmware": VERSION}
         state = slots.state()
         self._reported_at = None  # readings uploaded when the report was put on the batches
         if state and state.get("report"):
@@ -72,10 +72,10 @@ class Updates:
         now = self.clock.monotonic_ms()
         check = now >= self.next_check_ms
         if self.staging is None:
+            if not check and not slots.staging_in_progress():
+                return
             from tempnode import staging
 
-            if not check and not staging.in_progress():
-                return
             self.staging = staging.Staging(self, VERSION)
         if check:
             self.next_check_ms = now + self.check_ms
@@ -93,14 +93,21 @@ class Updates:
                 % (type(e).__name__, e)
             )
             self.staging.abandon()
-            self.staging = None
+            self._unload()
             return
         finally:
             self.feed()
         if switched:
             self.reset()
         if not self.staging.busy():
-            self.staging = None
+            self._unload()
+
+    def _unload(self):
+        """Give the heap back the staging code between downloads (a check is once a day)."""
+        from tempnode import staging
+
+        self.staging = None
+        staging.forget_modules(("staging", "manifest"))
 
     def watch(self, healthy, uploaded):
         """Each pass of the logger: `healthy` once it has sampled, the cloud has confirmed an
@@ -123,12 +130,13 @@ class Updates:
     def _confirm(self, uploaded):
         from tempnode import staging
 
-        previous = slots.state()["previous_version"]
+        previous = (slots.state() or {}).get("previous_version")
         slots.confirm()
-        self.facts["update"] = slots.state()["report"]
+        self.facts["update"] = (slots.state() or {}).get("report")
         self._reported_at = uploaded
         log("update: version %s confirmed (it sampled and the cloud took its readings)" % VERSION)
         staging.tidy()
+        staging.forget_modules(("staging", "manifest"))
         log("update: the previous version %s is deleted" % previous)
 
     def status(self):

@@ -51,7 +51,7 @@ def _rotr(x, n):
 
 class Sha512:
     def __init__(self):
-        self._h = list(_H0)
+        self._h: list = list(_H0)
         self._pending = b""
         self._length = 0
 

@@ -42,7 +42,7 @@ from micropython import const
 from tempnode import atomic, manifest
 from tempnode.redact import LinkError, log
 
-STAGE_FILE = "ota/stage.json"
+STAGE_FILE = slots.STAGE_FILE
 _MANIFEST = "manifest.json"
 # Bytes per Range request: the largest reply body held in RAM. A heap too fragmented for a
 # piece (MemoryError) halves it, down to _PIECE_MIN, and the download goes on.
@@ -64,19 +64,11 @@ class Refused(Exception):
         self.lasting = lasting
 
 
-def in_progress():
-    try:
-        os.stat(STAGE_FILE)
-        return True
-    except OSError:
-        return False
-
-
 class Staging:
     def __init__(self, updates, running_version):
         self.u = updates
         self.running = running_version
-        self.stage = atomic.read_json(STAGE_FILE) if in_progress() else None
+        self.stage = atomic.read_json(STAGE_FILE) if slots.staging_in_progress() else None
         self.files = None  # the verified manifest's file list, once read
         self.checked = set()  # indices of files whose hash was checked in this boot
         self._hash = None  # (file index, bytes hashed, sha256) of the file being fetched
@@ -95,25 +87,25 @@ class Staging:
     def advance(self, link, deadline, check):
         """Take the update as far as the deadline allows; True once the switch is made."""
         tidy()
-        if self.stage is None or self.stage["version"] in _rejected():
+        stage = self.stage
+        if stage is None or stage["version"] in _rejected():
             self._drop()
             if not check:
                 return False
-            self.stage = self._offered(link, deadline())
-            if self.stage is None:
+            stage = self.stage = self._offered(link, deadline())
+            if stage is None:
                 return False
         try:
-            return self._advance(link, deadline)
+            return self._advance(stage, link, deadline)
         except Refused as e:
-            version = self.stage["version"]
+            version = stage["version"]
             log("update: refusing version %s: %s; the running version is untouched" % (version, e))
             if e.lasting:
                 slots.reject(version, str(e), self.running)
             self._drop()
             return False
 
-    def _advance(self, link, deadline):
-        stage = self.stage
+    def _advance(self, stage, link, deadline):
         folder = stage["folder"]
         if not stage["verified"]:
             path = _release_path(self.u, stage["version"]) + "/manifest"
@@ -121,12 +113,13 @@ class Staging:
                 return False
             if deadline() - self.u.clock.monotonic_ms() < _VERIFY_MS:
                 return False
-            self.files = self._verify_manifest(folder)
+            self.files = self._verify_manifest(stage, folder)
             stage["verified"] = True
             atomic.write_json(STAGE_FILE, stage)
-        if self.files is None:
-            self.files = _read_manifest(folder)["files"]
-        for index, (path, size, digest) in enumerate(self.files):
+        files = self.files
+        if files is None:
+            files = self.files = _read_manifest(folder)["files"]
+        for index, (path, size, digest) in enumerate(files):
             if index in self.checked:
                 continue
             url = "%s/files/%d" % (_release_path(self.u, stage["version"]), index)
@@ -141,7 +134,7 @@ class Staging:
         atomic.remove_quietly(STAGE_FILE)
         log(
             "update: version %s downloaded and verified (%d files); restarting into it"
-            % (stage["version"], len(self.files))
+            % (stage["version"], len(files))
         )
         self.stage = None
         return True
@@ -181,10 +174,9 @@ class Staging:
         return stage
 
     # -- the manifest -----------------------------------------------------------------------
-    def _verify_manifest(self, folder):
+    def _verify_manifest(self, stage, folder):
         from tempnode import ed25519
 
-        stage = self.stage
         path = folder + "/" + _MANIFEST
         try:
             key = binascii.unhexlify(self.u.config["public_key"])
@@ -193,7 +185,7 @@ class Staging:
             raise Refused("its signature is not hexadecimal")
         message = manifest.signed_message(_hash_file(path, stage["size"]).digest())
         good = ed25519.verify(key, message, signature, self.u.feed)
-        _forget_modules(("ed25519", "sha512"))
+        forget_modules(("ed25519", "sha512"))
         if not good:
             raise Refused("the manifest's signature does not verify with ota.public_key")
         try:
@@ -221,10 +213,10 @@ class Staging:
         if have > size:
             raise Refused("%s on flash is longer than the manifest says" % local)
         if have == size:
+            if not size:
+                open(local, "ab").close()  # an empty module is still a file of the bundle
             return True
-        hashing = index is not None
-        if hashing:
-            self._resume_hash(index, local, have)
+        hasher = None if index is None else self._resume_hash(index, local, have)
         clock = self.u.clock
         with open(local, "ab") as f:
             while have < size:
@@ -246,9 +238,9 @@ class Staging:
                         raise Refused("the flash is full", False)
                     raise
                 have += len(body)
-                if hashing:
-                    self._hash[2].update(body)
-                    self._hash = (index, have, self._hash[2])
+                if hasher is not None:
+                    hasher.update(body)
+                    self._hash = (index, have, hasher)
         return True
 
     def _smaller_pieces(self):
@@ -261,13 +253,16 @@ class Staging:
 
     def _resume_hash(self, index, local, have):
         """The SHA-256 of what `local` holds, from RAM if this boot has been hashing it."""
-        if self._hash is not None and self._hash[0] == index and self._hash[1] == have:
-            return
+        cached = self._hash
+        if cached is not None and cached[0] == index and cached[1] == have:
+            return cached[2]
         self._hash = (index, have, _hash_file(local, have))
+        return self._hash[2]
 
     def _digest(self, index, local, size):
-        if self._hash is not None and self._hash[0] == index and self._hash[1] == size:
-            return binascii.hexlify(self._hash[2].digest()).decode()
+        cached = self._hash
+        if cached is not None and cached[0] == index and cached[1] == size:
+            return binascii.hexlify(cached[2].digest()).decode()
         return binascii.hexlify(_hash_file(local, size).digest()).decode()
 
     def abandon(self):
@@ -289,7 +284,7 @@ class Staging:
 
 def describe_on_flash():
     """The version being staged, as the flash says (before this boot's first step)."""
-    stage = atomic.read_json(STAGE_FILE) if in_progress() else None
+    stage = atomic.read_json(STAGE_FILE) if slots.staging_in_progress() else None
     return None if stage is None else "%s (download under way)" % stage["version"]
 
 
@@ -298,7 +293,7 @@ def tidy():
     one is confirmed, a rolled-back version, the deployed bundle once an update replaced it.
     A power cut half way leaves files nothing boots; the next tidy finishes the job."""
     in_use = slots.folders_in_use()
-    stage = atomic.read_json(STAGE_FILE) if in_progress() else None
+    stage = atomic.read_json(STAGE_FILE) if slots.staging_in_progress() else None
     for folder in slots.FOLDERS:
         if folder not in in_use and (stage is None or stage["folder"] != folder):
             remove_tree(folder)
@@ -347,13 +342,16 @@ def _piece(link, path, deadline_ms, start, want, size):
 
 
 def _check_room(parsed, folder):
+    """Refuse a bundle the flash has no room for, keeping room for the spool: each file
+    rounded up to whole blocks, a quarter more and 4 blocks for littlefs's metadata (measured:
+    the 32 files of the firmware take 48 blocks of 4 KiB, their sizes rounded up 37)."""
     stat = os.statvfs(folder)
     block = stat[1] or stat[0]
-    free = stat[4] * block
-    need = 0
+    blocks = 0
     for _path, size, _digest in parsed["files"]:
-        need += (size + block - 1) // block * block
-    need += _SPOOL_RESERVE_BLOCKS * block
+        blocks += (size + block - 1) // block
+    need = (blocks + blocks // 4 + 4 + _SPOOL_RESERVE_BLOCKS) * block
+    free = stat[4] * block
     if need > free:
         raise Refused(
             "the flash is full: it needs %d KB, %d KB are free (kept for readings)"
@@ -385,7 +383,7 @@ def _read_manifest(folder):
         return json.load(f)
 
 
-def _forget_modules(names):
+def forget_modules(names):
     """Give the heap back what a module imported for one job holds (its code, its tables):
     MicroPython keeps a module in sys.modules and in its package's attributes."""
     import tempnode
