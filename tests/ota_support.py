@@ -78,6 +78,19 @@ class OtaBoard(FieldBoard):
         )
         self.stamped = []  # "[d0 00:01:02] line": the console with virtual time
         self.sim.out = self.stamped.append
+        self.stopped_at = []  # console lines when each run's end stopped the board
+        stop = self.sim._stop
+
+        def stopping(proc):
+            self.stopped_at.append(len(self.sim.console))
+            stop(proc)
+
+        self.sim._stop = stopping
+
+    def lines_before_the_stop(self):
+        """The console until the run's end sent Ctrl-C (after it, the unix port's SIGINT may
+        land anywhere in the interpreter: MICROPY_ASYNC_KBD_INTR, not the firmware's doing)."""
+        return self.lines[: self.stopped_at[-1]] if self.stopped_at else self.lines
 
     def seconds_at(self, text, after=0):
         """Virtual seconds into the run of the first console line holding `text`."""

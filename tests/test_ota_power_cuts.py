@@ -153,7 +153,7 @@ def one_cut(campaign, number, boot, write):
     problems = []
     if statuses[-1] != resets.exit_status(resets.PWRON_RESET):
         problems.append(f"the power was not cut (exit statuses {statuses})")
-    if any(word in line for line in board.lines for word in TROUBLE):
+    if any(word in line for line in board.lines_before_the_stop() for word in TROUBLE):
         problems.append("trouble on the console")
     problems += check_boots(board.lines, (a, b))
     for when, state in (("after the cut", after_cut), ("at the end", final)):

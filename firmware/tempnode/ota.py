@@ -17,7 +17,8 @@ reboot (`tempnode.staging`). `deadline` is a function: the logger's deadline for
 network step (before the next sample, and within a watchdog period), asked again before each
 piece; the watchdog is fed between pieces.
 
-After the switch the board restarts into the new version on trial (`slots`). `watch` confirms it
+After the switch the board restarts into the new version on trial (`slots`), shortly before
+its next sample is due. `watch` confirms it
 once the logger has sampled, the cloud has confirmed an upload and the logger has counted the
 boot as stable; a trial boot that is not confirmed within `trial_ms` (the larger of 10 minutes
 and twice a sample plus an upload interval) notes why and resets the board. So a version that
@@ -36,6 +37,8 @@ from tempnode.redact import log
 from tempnode.version import VERSION
 
 _TRIAL_MIN_MS = const(600000)  # 10 min
+_RESTART_LEAD_MS = const(1000)  # the switch's restart comes this long before the deadline
+_RESTART_STEP_MS = const(500)
 
 
 class Updates:
@@ -98,9 +101,18 @@ class Updates:
         finally:
             self.feed()
         if switched:
-            self.reset()
+            self._restart(deadline)
         if not self.staging.busy():
             self._unload()
+
+    def _restart(self, deadline):
+        """Restart into the new version just before the next sample is due: a boot samples
+        at once, so the new version's first sample keeps the old one's schedule (it is
+        neither late nor a second reading moments after the last)."""
+        while deadline() - self.clock.monotonic_ms() > _RESTART_LEAD_MS:
+            self.clock.sleep_ms(_RESTART_STEP_MS)
+            self.feed()
+        self.reset()
 
     def _unload(self):
         """Give the heap back the staging code between downloads (a check is once a day)."""

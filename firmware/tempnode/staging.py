@@ -411,17 +411,11 @@ def _size_of(path):
         return 0
 
 
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 def _make_dirs(path):
     done = ""
     for part in path.split("/"):
         done = done + "/" + part if done else part
-        if not _exists(done):
+        try:
             os.mkdir(done)
+        except OSError:
+            pass  # there already (a full flash shows at the first file written into it)

@@ -164,6 +164,7 @@ def test_a_download_cut_short_goes_on_from_what_the_flash_holds_after_a_reboot()
         assert "the link dropped" in str(e), e
     assert slots.staging_in_progress()
     assert os.stat("ota/a/tempnode/big.mpy")[6] == 2048
+    assert board.updates.status()["staged"] == "9.9.9+test (download under way)"
     again = ReleaseServer()
     assert board.stage(again, check=False) is True  # a new boot: nothing in RAM but the flash
     assert again.ranges(1) == ["bytes=2048-3074"]  # the first piece is not fetched again
@@ -194,6 +195,7 @@ def test_each_bad_release_is_refused_with_one_line_and_never_tried_again():
         state = slots.state()
         assert state["run"] == "" and not state["trial"], state
         assert server.version in state["rejected"], state
+        assert server.version in board.updates.status()["rejected"]
         assert not slots.staging_in_progress() and "a" not in os.listdir("ota")
         before = len(server.sent)
         assert board.stage(server) is False  # offered again: not fetched again
@@ -225,6 +227,7 @@ def test_a_version_on_trial_is_confirmed_once_healthy_or_reset_after_its_time():
     updates = Updates(CONFIG, {"name": "host"}, board.clock, board.feed, board.reset)
     updates.watch(False, 0)
     assert board.resets == 0 and slots.on_trial()
+    assert updates.status()["trial"] == "boot 0 of 3"
     time.sleep_ms(updates.trial_ms)  # virtual time: no upload confirmed in the trial's time
     updates.watch(False, 0)
     assert board.resets == 1
