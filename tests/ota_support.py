@@ -87,10 +87,22 @@ class OtaBoard(FieldBoard):
 
         self.sim._stop = stopping
 
-    def lines_before_the_stop(self):
-        """The console until the run's end sent Ctrl-C (after it, the unix port's SIGINT may
-        land anywhere in the interpreter: MICROPY_ASYNC_KBD_INTR, not the firmware's doing)."""
-        return self.lines[: self.stopped_at[-1]] if self.stopped_at else self.lines
+    def firmware_lines(self):
+        """The console of the firmware's own doing: not what a board printed after its power
+        was cut (a dying board's code changes nothing; the unix port may still print the
+        SystemExit the simulated flash raises), nor after the run's end sent Ctrl-C (the unix
+        port raises KeyboardInterrupt from its signal handler, MICROPY_ASYNC_KBD_INTR, so it
+        may land anywhere in the interpreter)."""
+        lines = self.lines[: self.stopped_at[-1]] if self.stopped_at else self.lines
+        kept, dying = [], False
+        for line in lines:
+            if "board: power cut at flash write" in line:
+                dying = True
+            elif "tempnode: boot: firmware" in line:
+                dying = False
+            if not dying:
+                kept.append(line)
+        return kept
 
     def seconds_at(self, text, after=0):
         """Virtual seconds into the run of the first console line holding `text`."""
