@@ -26,14 +26,19 @@ LOCAL = "local.json"  # host-only settings of the folder (the serial port), neve
 
 
 @cache
-def config_schema():
-    """The firmware's `tempnode.config` module, run by CPython."""
+def firmware_module(name):
+    """A plain-data firmware module (`tempnode.<name>`, no MicroPython imports) run by CPython."""
     spec = importlib.util.spec_from_file_location(
-        "tempnode_device_config", FIRMWARE / "tempnode" / "config.py"
+        f"tempnode_device_{name}", FIRMWARE / "tempnode" / f"{name}.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def config_schema():
+    """The firmware's `tempnode.config` module, run by CPython."""
+    return firmware_module("config")
 
 
 def catalogue():
