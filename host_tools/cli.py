@@ -13,6 +13,7 @@ from . import (
     init_wizard,
     practice_board,
     provision,
+    release,
     run_cmd,
     set_time,
     sim,
@@ -36,6 +37,7 @@ COMMAND_MODULES = (
     cloud,
     sim,
     practice_board,
+    release,
 )
 
 

@@ -27,17 +27,17 @@ LOCAL = "local.json"  # host-only settings of the folder (the serial port), neve
 
 @cache
 def firmware_module(name):
-    """The firmware's `tempnode.<name>` module, run by CPython (one that needs no MicroPython
-    module), so the laptop decides exactly as the board does."""
-    path = FIRMWARE / "tempnode" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"tempnode_device_{name}", path)
+    """A plain-data firmware module (`tempnode.<name>`, no MicroPython imports) run by CPython."""
+    spec = importlib.util.spec_from_file_location(
+        f"tempnode_device_{name}", FIRMWARE / "tempnode" / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def config_schema():
-    """The firmware's `tempnode.config`: the schema and messages the board checks at boot."""
+    """The firmware's `tempnode.config` module, run by CPython."""
     return firmware_module("config")
 
 

@@ -91,7 +91,8 @@ def test_a_malformed_config_prints_every_problem_blinks_config_error_and_stays_a
     config = dict(installed.config, sample_interval_s=0, colour="blue")
     board = FieldBoard(installed, tmp_path, files={"config.json": json.dumps(config)})
     problems = [
-        "config.json: sample_interval_s is 0, expected whole seconds from 1 to 86400",
+        "config.json: sample_interval_s is 0, expected whole seconds from 5 to 86400 (an upload "
+        "needs a few seconds between two samples)",
         "config.json: colour is an unknown field (a typo?)",  # README: reported as typos
     ]
     assert_config_error_at_repl(board, problems)

@@ -58,14 +58,15 @@ def proxy(cloud, tmp_path_factory):
     proxy.close()
 
 
-def hostile_hour(cloud, proxy, tmp_path, rules, config=None, device=None):
-    """One hour on the simulated board through the proxy: (census, console, exchanges)."""
+def hostile_hour(cloud, proxy, tmp_path, rules, config=None, device=None, duration_s=HOUR_S):
+    """An hour (or `duration_s`) on the simulated board through the proxy: (census, console,
+    exchanges)."""
     device_id = f"hostile-{int(time.time() * 1000) % 10**9}"
     registered = cloud.admin.create_device(
         device_id, "oauth2", **({"access_ttl_s": ACCESS_TTL_S} | (device or {}))
     )
     scenario = {
-        "duration_s": HOUR_S,
+        "duration_s": duration_s,
         "seed": 14,
         "config": {
             "sample_interval_s": SAMPLE_S,
@@ -190,3 +191,15 @@ def test_a_silent_server_reboots_the_board_on_schedule_and_keeps_its_backoff(
     assert 2 <= planned <= 4, facts["resets"]  # every 15 min of silence, counted across resets
     # The backoff survived the reboots: the stalls follow its schedule, not one per boot.
     assert len(exchanges) <= HOUR_S // UPLOAD_S + 2, [round(e.at_s) for e in exchanges]
+
+
+@pytest.mark.timeout(300)
+def test_sampling_every_five_seconds_still_uploads(cloud, proxy, tmp_path):
+    # Issue 14, seen 10: with 1 s samples no upload ever fitted between two samples. The
+    # validator now asks for at least 5 s, and at 5 s every reading goes out.
+    config = {"sample_interval_s": 5, "upload": {"interval_s": 30, "batch_size": 50}}
+    facts, console, exchanges = hostile_hour(cloud, proxy, tmp_path, [], config, duration_s=300)
+    assert facts["lost"] == 0 and facts["stored_twice"] == 0, facts
+    assert facts["taken"] >= 300 // 5, facts  # no sample missed
+    assert facts["stored"] >= facts["taken"] - 30 // 5 - 1, facts  # all but the last interval
+    assert not any("Traceback" in line for line in console), console

@@ -89,7 +89,17 @@ _FIELDS = (
         None,
         "json or particle_event",
     ),
-    ("", "sample_interval_s", "int", 1, 86400, 60, "whole seconds from 1 to 86400"),
+    # An upload session needs a few seconds between two samples (a TLS handshake takes 1-2 s
+    # on an ESP32), and the sample, not the upload, gives way: so at least 5 s (issue 14).
+    (
+        "",
+        "sample_interval_s",
+        "int",
+        5,
+        86400,
+        60,
+        "whole seconds from 5 to 86400 (an upload needs a few seconds between two samples)",
+    ),
     ("", "upload", "object", 0, 0, {}, "an object with interval_s and batch_size"),
     ("upload", "interval_s", "int", 1, 604800, 300, "whole seconds from 1 to 604800"),
     ("upload", "batch_size", "int", 1, 200, 50, "a whole number from 1 to 200"),
@@ -108,13 +118,25 @@ _FIELDS = (
     ("deep_sleep", "enabled", "bool", 0, 0, False, "true or false"),
     ("deep_sleep", "upload_every_wakes", "int", 1, 1000, 10, "a whole number from 1 to 1000"),
     ("", "reboot_after_no_upload_s", "int", 0, 31536000, 3600, "seconds (0 = never reboot)"),
+    ("", "ota", "object", 0, 0, {}, "an object with public_key, channel and check_interval_s"),
+    (
+        "ota",
+        "public_key",
+        "key",
+        64,
+        64,
+        None,
+        "the publisher's Ed25519 public key: 64 hex digits (tempnode deploy adds it)",
+    ),
+    ("ota", "channel", "name", 1, 32, "stable", "1-32 letters, digits, '-' or '_'"),
+    ("ota", "check_interval_s", "int", 60, 2592000, 86400, "seconds from 60 to 2592000"),
 )
 
 _SENSOR_FIELDS = (
     ("", "label", "text", 1, 24, _REQUIRED, "a label of 1-24 characters"),
     ("", "resolution", "int", 9, 12, 12, "9, 10, 11 or 12 (bits)"),
 )
-_SECTIONS = ("", "cloud", "upload", "deep_sleep")
+_SECTIONS = ("", "cloud", "upload", "deep_sleep", "ota")
 
 _SECRET_FIELDS = ("client_secret", "app_secret")
 _HEX = "0123456789abcdef"
@@ -350,6 +372,15 @@ def _wifi(value, low, high):
     return None
 
 
+def _key(value, low, high):
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        return ""
+    for ch in value:
+        if ch not in _HEX:
+            return ""
+    return None
+
+
 def _sensors(value, low, high):
     return None if isinstance(value, dict) and low <= len(value) <= high else ""
 
@@ -366,6 +397,7 @@ _CHECKS = {
     "file": _file,
     "wifi": _wifi,
     "sensors": _sensors,
+    "key": _key,
 }
 
 

@@ -32,6 +32,8 @@ A profile is selected by `config.json` `cloud.profile`. Its fields:
   `name=tempnode/readings&data=<batch JSON>&private=true`), `ack`: "stored" when the cloud
   lists the stored seqs (`{"stored": [...]}`), "2xx" when a success status means the whole
   batch is stored. A `stored` list in the reply always wins.
+- `ota_path`: where the cloud serves signed firmware updates (`tempnode.ota`), or None for a
+  cloud that offers none (the device then never asks).
 
 `OPTIONS` are the fields `config.json` `cloud` may set for its own server (README, "Your own
 cloud"); a URL is absolute (any host) or a path relative to `cloud.base_url`. Paths may hold
@@ -91,12 +93,14 @@ def _table(name):
         "readings_url": "/api/v1/readings",
         "readings_body": "json",
         "ack": "stored",
+        "ota_path": "/api/v1/ota",
     }
     if name == "oauth2":
         return oauth2
+    oauth2_without_updates = dict(oauth2, ota_path=None)
     if name == "particle":
         return dict(
-            oauth2,
+            oauth2_without_updates,
             device_authorization_url=None,
             readings_url="/v1/devices/events",
             readings_body="particle_event",
@@ -104,7 +108,7 @@ def _table(name):
         )
     if name == "spark2014":
         return dict(
-            oauth2,
+            oauth2_without_updates,
             grants={},
             # The seed's OAuth library answered an expired token on an API call with 400
             # invalid_grant (clouds-and-tokens.md); later versions send 401 invalid_token.
@@ -116,7 +120,7 @@ def _table(name):
         )
     if name == "usergrid":
         return dict(
-            oauth2,
+            oauth2_without_updates,
             token_url="/{org}/{app}/token",
             token_body="json",
             client_auth="none",
@@ -136,7 +140,7 @@ def _table(name):
         )
     if name == "speckle":
         return dict(
-            oauth2,
+            oauth2_without_updates,
             token_url="/auth/token",
             token_body="json",
             client_auth="none",

@@ -4,6 +4,7 @@
     token = tokens.token(session, deadline_ms)    # a usable access token (renewed first if due)
     tokens.rejected(session, token, deadline_ms)  # a resource call said it expired: renew once
     tokens.recover(session, deadline_ms)          # while needs-provisioning: is it over?
+    reply, outcome = tokens.resource(session, "POST", url, body_for, deadline_ms, headers)
 
 Proactive renewal. A token's lifetime (`expires_in`) is counted on the monotonic clock from
 the moment its request was sent (the server issued it later, so the count errs early), less
@@ -18,8 +19,9 @@ until the cloud rejects it, as is one from a cloud that gives no lifetime (Speck
 An early renewal that fails for any reason but a refusal leaves the current token in use until
 it really expires: the next early try follows the backoff policy, uploads go on meanwhile.
 
-Reactive renewal. `rejected()` is called when a resource reply matches the profile's
-"expired" rules; it renews unless another call already did; the caller retries once.
+Reactive renewal. `resource()` makes a request with the access token: when the reply matches
+the profile's "expired" rules, `rejected()` renews the token (unless another call already
+did) and the request goes once more; a just-renewed token rejected again is a refusal.
 
 A refresh. `credential.json` records `refreshing` before the request is sent, and the request
 is sent only once the memory its reply needs has been found: the reply's body streams through
@@ -97,6 +99,23 @@ class TokenManager:
         elif self._renew_at_ms is not None and now >= self._renew_at_ms:
             self._renew_early(session, deadline_ms)
         return store.access_token()
+
+    def resource(self, session, method, target, body_for, deadline_ms, headers=None, **reply):
+        """`(reply, outcome)` of a request to a resource with the access token. `body_for()`
+        makes the body (again for the retry: a batch carries its send time); `reply` is what
+        `http.Session.request` takes for the reply (`fields`, `into`)."""
+        for attempt in range(2):
+            token = self.token(session, deadline_ms)
+            sent = {"Authorization": "Bearer " + token}
+            if headers:
+                sent.update(headers)
+            answer = session.request(method, target, body_for(), deadline_ms, sent, **reply)
+            outcome = outcomes.classify(self.profile, outcomes.INGEST, answer)
+            if outcome != outcomes.TOKEN_REJECTED:
+                return answer, outcome
+            if attempt:
+                return answer, outcomes.REFUSED  # a just-renewed token: renewing cannot help
+            self.rejected(session, token, deadline_ms)
 
     def rejected(self, session, token, deadline_ms):
         """The cloud rejected `token` (expired, revoked): renew, unless that already happened."""

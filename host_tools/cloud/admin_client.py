@@ -135,3 +135,12 @@ class AdminClient:
 
     def events(self, device_id=None, kind=None, after=None):
         return self._call("GET", "/events", device=device_id, kind=kind, after=after)
+
+    # firmware releases (host_tools/cloud/releases.py)
+    def publish_release(self, release):
+        """Store a signed release (manifest, signature, files) and point its channel at it."""
+        return self._call("POST", "/releases", release)
+
+    def releases(self):
+        """{"releases": [...], "devices": [...]}: what the cloud holds and what runs where."""
+        return self._call("GET", "/releases")

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import admin_api, dashboard, pages, running, tls, token_api
+from . import admin_api, dashboard, pages, releases, running, tls, token_api
 from .clock import ServerClock
 from .dialects import DIALECTS
 from .faults import FaultBoard
@@ -42,6 +42,7 @@ def build_routes():
         route("GET", "/authn/done", "", pages.done),
         route("GET", "/dashboard", "", dashboard.page),
         *admin_api.ROUTES,
+        *releases.ROUTES,
     ]
     # Each dialect's token and readings paths, the first dialect of a shared path owning it.
     # Paths without parameters go first: `/api/v1/readings` must not be read as a Usergrid
@@ -68,6 +69,7 @@ class DevCloud:
 
     def __init__(self, store, clock, base_url, admin_key):
         self.store = store
+        releases.create_tables(store)
         self.clock = clock
         self.base_url = base_url
         self.admin_key = admin_key

@@ -21,6 +21,7 @@ from matplotlib import dates as mdates
 from matplotlib.textpath import TextPath
 from matplotlib.ticker import MaxNLocator
 
+from .releases import device_line
 from .web import html_response
 
 GAP_FACTOR = 2.5
@@ -317,7 +318,8 @@ def _device_section(cloud, device_row):
     facts = (
         f"{device_row['profile']} &middot; {counts['n']} readings ({counts['errors']} without a"
         f" value{f', {untimed} without a time' if untimed else ''}) &middot; "
-        f"{device_row['dropped']} dropped on the device"
+        f"{device_row['dropped']} dropped on the device &middot; "
+        f"{escape(device_line(cloud.store, device_id))}"
     )
     timed = [r["t"] for r in rows if r["t"] is not None]
     if len(rows) < counts["n"] and timed:

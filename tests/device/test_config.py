@@ -49,7 +49,8 @@ def test_every_problem_is_reported_with_field_value_and_expectation():
     cfg["sensors"]["28ff4a1b02170346"] = {"label": "pipe", "resolution": 13}
     problems = config.check(cfg, BOARDS)
     assert problems == [
-        'sample_interval_s is "60", expected whole seconds from 1 to 86400',
+        'sample_interval_s is "60", expected whole seconds from 5 to 86400 (an upload needs a '
+        "few seconds between two samples)",
         "upload.interval_s is 0, expected whole seconds from 1 to 604800",
         "upload.batch_size is 500, expected a whole number from 1 to 200",
         'sensors key is "28FF4A1B02170345", '
