@@ -7,6 +7,16 @@ last time, or if it is the last one; else 0); 11 = nobody answered (the pass is 
 deepest discrepancy where 0 was taken is where the next pass branches. A ROM must pass its CRC
 (byte 7 = CRC8 of bytes 0-6) and have a non-zero family: eight zero bytes have CRC 0, and that
 is what a bus held low reads.
+
+On a noisy line a pass can go wrong three ways, and each is handled differently:
+- it goes void, or its ROM fails the CRC: it is repeated (`_PASS_RETRIES`); a ROM that fails the
+  same way every time is a device with a bad ROM, skipped;
+- it goes void at the bit right after the branch it was sent down, every time: no device has a
+  1 there, the discrepancy was a read slot flipped from 10 to 00 in an earlier pass. The branch
+  is empty and is skipped; nothing is missed;
+- it keeps going void anywhere else: the branch is given up and the search says it is
+  incomplete (`search` returns False), so the caller can search again and check the ROMs it
+  expects with `verify` (AN187 "target setup").
 """
 
 from micropython import const
@@ -14,42 +24,57 @@ from micropython import const
 from tempnode.onewire_bus import crc8
 
 _SEARCH_ROM = const(0xF0)
-# A void or corrupted pass is repeated this many times before it is given up; a search that
-# gave up on this many ROMs stops (a line held low or noise would branch at every bit).
 _PASS_RETRIES = const(3)
-_GIVEN_UP_MAX = const(4)
+_GIVEN_UP_MAX = const(8)  # noise branching at every bit: stop rather than walk forever
+_VOID = const(-1)
 
 
-def search(bus):
-    """All ROMs on `bus` (a `OneWire`) as a list of 8-byte `bytes`, in search order."""
-    found = []
+def search(bus, found):
+    """Add every ROM on `bus` (a `OneWire`) that is not in `found` (a list of 8-byte `bytes`)
+    to it, in search order; True when the search completed, False when a branch was given up."""
     rom = bytearray(8)
     last_discrepancy = 0
-    retries = 0
     given_up = 0
+    skipped = 0
     while True:
-        discrepancy = _search_pass(bus, rom, last_discrepancy)
-        valid = discrepancy >= 0 and rom[0] != 0 and crc8(rom) == 0
-        if not valid:
-            if retries < _PASS_RETRIES:
-                retries += 1
-                continue
-            # A ROM that keeps failing its CRC is skipped: the search goes on past its branch.
-            given_up += 1
-            if given_up >= _GIVEN_UP_MAX:
-                return found
-        retries = 0
-        if valid:
-            found.append(bytes(rom))
+        for _ in range(_PASS_RETRIES + 1):
+            discrepancy, void_at = _search_pass(bus, rom, last_discrepancy)
+            if void_at == 0 and rom[0] != 0 and crc8(rom) == 0:
+                rom_bytes = bytes(rom)
+                if rom_bytes not in found:
+                    found.append(rom_bytes)
+                break
+        else:
+            # An empty branch (void right below it) holds nothing; a ROM that never passes its
+            # CRC cannot be used. Anything else was given up to noise.
+            if void_at == 0:
+                skipped += 1
+            elif void_at != last_discrepancy + 1:
+                given_up += 1
+            if skipped + given_up >= _GIVEN_UP_MAX:
+                return False
         if discrepancy <= 0:
-            return found
+            return given_up == 0
         last_discrepancy = discrepancy
 
 
+def verify(bus, rom):
+    """True when the device with ROM `rom` answers a search pass aimed at it (AN187, "target
+    setup": the ROM preset and the last discrepancy at bit 64)."""
+    target = bytearray(rom)
+    for _ in range(_PASS_RETRIES + 1):
+        _, void_at = _search_pass(bus, target, 64)
+        if void_at == 0 and target == rom:
+            return True
+        target[:] = rom
+    return False
+
+
 def _search_pass(bus, rom, last_discrepancy):
-    """One pass; fills `rom`, returns the new last discrepancy (1-based), or -1 when void."""
+    """One pass; fills `rom`. Returns (the deepest discrepancy where 0 was taken, 1-based,
+    as far as the pass got; the bit at which it went void, or 0 when it reached bit 64)."""
     if not bus.reset():
-        return -1
+        return _VOID, 1
     bus.write_byte(_SEARCH_ROM)
     discrepancy = 0
     for bit_number in range(1, 65):
@@ -58,7 +83,7 @@ def _search_pass(bus, rom, last_discrepancy):
         bit = bus.read_bit()
         complement = bus.read_bit()
         if bit and complement:
-            return -1
+            return discrepancy, bit_number
         if bit == complement:  # 00: devices disagree here
             if bit_number < last_discrepancy:
                 direction = 1 if rom[index] & mask else 0
@@ -73,4 +98,4 @@ def _search_pass(bus, rom, last_discrepancy):
         else:
             rom[index] &= ~mask
         bus.write_bit(direction)
-    return discrepancy
+    return discrepancy, 0

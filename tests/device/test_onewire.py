@@ -4,7 +4,7 @@ import time
 import onewire_sim
 from sensor_board import board_bus, ds18b20
 from tempnode.onewire_bus import crc8
-from tempnode.onewire_search import search
+from tempnode.onewire_search import search, verify
 
 ENV = {"TEMPNODE_VCLOCK_STILL": "1"}
 
@@ -38,7 +38,8 @@ def test_read_rom_returns_the_rom_byte_0_first():
 def test_search_finds_all_64_devices_with_valid_roms():
     sensors = [ds18b20(0x10000 * i + 7 * i + 1, 20.0) for i in range(64)]
     sim, bus = board_bus({"sensors": sensors})
-    found = search(bus)
+    found = []
+    assert search(bus, found) is True
     assert len(found) == 64
     assert sorted(r.hex() for r in found) == sorted(d.rom_hex() for d in sim.devices)
     for rom in found:
@@ -50,18 +51,22 @@ def test_search_skips_a_rom_with_a_bad_crc_and_finds_the_rest():
     bad = {"rom": "2800000000000300"}  # byte 7 is not the CRC of bytes 0-6
     assert crc8(bytes.fromhex(bad["rom"])) != 0
     sim, bus = board_bus({"sensors": good[:2] + [bad] + good[2:]})
-    found = [r.hex() for r in search(bus)]
+    roms = []
+    assert search(bus, roms) is True  # a device with a bad ROM is skipped, not given up
+    found = [r.hex() for r in roms]
     assert bad["rom"] not in found
     assert sorted(found) == sorted(onewire_sim.Device(s, 1).rom_hex() for s in good)
 
 
 def test_search_on_an_empty_or_shorted_bus_finds_nothing():
     _, bus = board_bus({"sensors": []})
-    assert search(bus) == []
+    found = []
+    assert search(bus, found) is True and found == []
     shorted = {"sensors": [ds18b20(1, 20.0)], "bus_faults": [{"kind": "bus_short"}]}
     _, bus = board_bus(shorted)
     assert bus.reset() is True  # a line held low looks like a presence pulse
-    assert search(bus) == []  # ... and reads as the all-zero ROM, whose CRC is 0
+    assert search(bus, found) is False  # ... reads as the all-zero ROM, whose CRC is 0
+    assert found == []
 
 
 def test_search_finds_every_family():
@@ -72,4 +77,6 @@ def test_search_finds_every_family():
         {"family": "3b", "serial": "000000000004"},
     ]
     _, bus = board_bus({"sensors": sensors})
-    assert sorted(r[0] for r in search(bus)) == [0x10, 0x22, 0x28, 0x3B]
+    found = []
+    search(bus, found)
+    assert sorted(r[0] for r in found) == [0x10, 0x22, 0x28, 0x3B]
