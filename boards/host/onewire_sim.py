@@ -52,7 +52,8 @@ chance `r`; a read flip changes what the master reads, a write flip what every d
 receives); `{"kind": "flip", "command": "44", "slot": n, "times": k}` (an exact glitch: slot `n`
 counted from the first bit of that command byte is flipped, the first `k` times, every time
 without `"times"`; slots 1-8 are the command's own bits, 9 the first slot after it; the
-command must be written with `write_byte`, as `_onewire` and the firmware do).
+command must be written with `write_byte`, as `_onewire` and the firmware do; `"reset"`
+counts from a reset pulse instead, slot 1 the first slot after it).
 """
 
 import json
@@ -599,7 +600,8 @@ class _ExactFlip:
 
     def __init__(self, fault):
         self.window = _window(fault)
-        self.command = int(fault["command"], 16)
+        command = fault["command"]
+        self.command = -1 if command == "reset" else int(command, 16)
         self.slot = fault["slot"]
         self.times = fault.get("times", -1)
         self.countdown = 0  # slots until the flip, 0 when not armed
@@ -684,6 +686,7 @@ class SimBus:
         self._cmd_bits = self._cmd_acc = 0
         for exact in self.exact_flips:
             exact.countdown = 0
+        self._arm_exact_flips(-1, self.scenario_us(now))
         if self._shorted(now):
             return True
         t_us = self.scenario_us(now)

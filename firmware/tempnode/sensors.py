@@ -40,13 +40,14 @@ corruptions.
 One cycle:
 1. A ROM search when due: at the first cycle, every `rescan_cycles` cycles, and after a cycle in
    which a sensor stopped answering. It first checks the line is not held low (three idle
-   slots, twice); a search that gave a branch up is run again, and every known sensor it did
-   not find is looked for by its ROM (`onewire_search.verify`). Those still missing read
+   slots, twice); on a noisy line (a pass had to be repeated) the search is run again until
+   one adds nothing (three at most), and every known sensor not found is looked for by its
+   ROM (`onewire_search.verify`). Those still missing read
    `absent` in this cycle, and the console says `sensors: found N of M configured sensors`.
    New sensors are added (no label, resolution untouched). A bus found unpollable is polled
    again at the periodic scan.
-2. Power mode, then (on a bus that must be waited for blind, for sensors whose resolution is
-   not known yet) the config byte of each, so the wait fits the resolution.
+2. Power mode, then (on a bus that must be waited for blind, at the first cycle) each sensor's
+   scratchpad: its config byte sizes the wait, and it is what a conversion must change.
 3. One broadcast Skip ROM + Convert T, and the wait above.
 4. Per sensor: Match ROM + Read Scratchpad, validated by `ds18x20.reject_reason`, and the proof
    above. A rejected read is retried up to `retries` times; a power-on value is retried with a
@@ -80,7 +81,6 @@ _DONE_SLOTS = const(7)  # after the first 1: 7 more, 8 slots = 0.56 ms
 _POWER_SLOTS = const(4)
 _POWER_TRIES = const(3)
 _IDLE_SLOTS = const(3)
-_CONFIG_BYTES = const(5)  # a scratchpad up to its config byte (the next reset ends the read)
 _SEARCH_TRIES = const(3)
 _NOISY_CYCLES = const(10)
 _RESOLUTION_TRIES = const(3)
@@ -204,7 +204,7 @@ class SensorBank:
         if not self._check_power():
             return self._fail_all(ds18x20.ABSENT)
         if self.parasite or not self.pollable:
-            self._learn_resolutions()
+            self._read_before()
         outcome = self._convert(None)
         for _ in range(self.retries):
             if outcome != _LOST:
@@ -231,11 +231,13 @@ class SensorBank:
         bus = self.bus
         found = []
         complete = False
-        for _ in range(_SEARCH_TRIES):
-            complete = search(bus, found)
-            if complete:
+        for attempt in range(_SEARCH_TRIES):
+            known = len(found)
+            complete, repeated = search(bus, found)
+            if repeated or not complete:
+                self._noisy()  # noise can also hide a branch without a trace: search again
+            if complete and (not repeated or (attempt and len(found) == known)):
                 break
-            self._noisy()
         self.readings = [r for r in self.readings if r.has(_CONFIGURED | _SEEN)]
         for r in self.readings:
             r.mark(_MISSING, r.rom not in found and not verify(bus, r.rom))
@@ -322,19 +324,13 @@ class SensorBank:
         self._noisy()
         return -1
 
-    def _learn_resolutions(self):
-        """Read the config byte of each sensor whose resolution is not known yet."""
-        bus = self.bus
-        pad = self._pad
+    def _read_before(self):
+        """On a bus waited for blind: each sensor's scratchpad before the first conversion, for
+        the resolution that sizes the wait and for what a conversion must change."""
         for r in self.readings:
-            if r.device_resolution or r.has(_MISSING) or not ds18x20.has_resolution(r.family):
+            if r.has(_MISSING) or r.fingerprint is not None:
                 continue
-            if bus.select(r.rom):
-                bus.write_byte(_READ_SCRATCHPAD)
-                for i in range(_CONFIG_BYTES):
-                    pad[i] = bus.read_byte()
-                if pad[4] != 0xFF:  # no CRC this short: only the wait is sized with it
-                    r.device_resolution = ds18x20.resolution(pad)
+            self._read_scratchpad(r)
 
     def _convert(self, one):
         """Convert T to every device (`one` None) or to reading `one`, and wait as the module
@@ -399,13 +395,16 @@ class SensorBank:
         reason = None
         for attempt in range(self.retries + 1):
             if attempt and reason == ds18x20.POWER_ON_VALUE:
-                reason = self._reconvert(r)
+                reason = self._reconvert(r, True)
             else:
                 reason = self._read_scratchpad(r)
-                if reason is None:
+                if reason is None and previous == ds18x20.ABSENT:
+                    # Back on the bus: plugged in after the broadcast, it may not have converted.
+                    reason = self._reconvert(r, False)
+                elif reason is None:
                     reason = self._unproven(r)
                 elif reason == ds18x20.POWER_ON_VALUE and ds18x20.power_on_ambiguous(r.family):
-                    reason = self._reconvert(r)
+                    reason = self._reconvert(r, True)
             if reason is None or reason == ds18x20.FAULT or reason == ds18x20.UNCONFIRMED:
                 break
         r.error = reason
@@ -433,20 +432,19 @@ class SensorBank:
             return ds18x20.UNCONFIRMED
         if self._blind_us and ds18x20.has_resolution(r.family):
             if ds18x20.conversion_max_us(r.family, ds18x20.resolution(pad)) > self._blind_us:
-                r.device_resolution = ds18x20.resolution(pad)  # the wait was too short for it
-                return ds18x20.UNCONFIRMED
+                return ds18x20.UNCONFIRMED  # the wait was too short for it
         return None
 
-    def _reconvert(self, r):
-        """A power-on scratchpad after a broadcast conversion: convert `r` alone and read it.
-        The cycle's own proof is kept for the sensors after it."""
+    def _reconvert(self, r, power_on_bytes):
+        """A scratchpad the broadcast does not vouch for (`power_on_bytes`: it shows the power-on
+        value): convert `r` alone and read it. The cycle's own proof is kept for the others."""
         outcome, blind_us = self._outcome, self._blind_us
         try:
-            if ds18x20.power_on_ambiguous(r.family):
+            if power_on_bytes and ds18x20.power_on_ambiguous(r.family):
                 return self._confirm_power_on_bytes(r)
-            outcome = self._convert(r)
+            own = self._convert(r)
             reason = self._read_scratchpad(r)
-            if outcome == _LOST or outcome == _TIMEOUT:
+            if own == _LOST or own == _TIMEOUT:
                 return _unconfirmed_unless(reason)
             return self._unproven(r) if reason is None else reason
         finally:
@@ -485,6 +483,8 @@ class SensorBank:
             self._changed = r.fingerprint is not None and fingerprint != r.fingerprint
             r.fingerprint = fingerprint
             r.mark(_SEEN)
+            if ds18x20.has_resolution(r.family):
+                r.device_resolution = ds18x20.resolution(self._pad)
         return reason
 
     def _transfer(self, r, pad):
@@ -520,7 +520,6 @@ class SensorBank:
 
     def _keep_resolution(self, r):
         pad = self._pad
-        r.device_resolution = ds18x20.resolution(pad)
         if r.resolution is None or r.device_resolution == r.resolution:
             return
         if r.resolution_tries >= _RESOLUTION_TRIES:
