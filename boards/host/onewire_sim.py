@@ -42,18 +42,18 @@ once: power-on scratchpad, no conversion), `unpollable`, `thermocouple` (MAX3185
 the window, external again after it), `deaf` (it ignores the function command `"command"`,
 hex, the first `"times"` times it is sent in the window, all of them without `"times"`),
 `slow` (each conversion takes `"conversion_ms"`, beyond its datasheet maximum if you like),
-`stuck` (it answers 0 in every read slot of Read Scratchpad and Read Power Supply and converts
-nothing: a dead front end).
-Bus faults, each with an optional window: `{"kind": "bus_short"}` (the line is held low: every
-slot reads 0, a reset looks like a presence pulse, devices lose their state);
-`{"kind": "read_flips", "rate": r, "burst": n}` and `{"kind": "write_flips", ...}` (interference:
-each read, or write, slot starts a burst of `n` (default 1) flipped slots of that kind with
-chance `r`; a read flip changes what the master reads, a write flip what every device
-receives); `{"kind": "flip", "command": "44", "slot": n, "times": k}` (an exact glitch: slot `n`
-counted from the first bit of that command byte is flipped, the first `k` times, every time
-without `"times"`; slots 1-8 are the command's own bits, 9 the first slot after it; the
-command must be written with `write_byte`, as `_onewire` and the firmware do; `"reset"`
-counts from a reset pulse instead, slot 1 the first slot after it).
+`stuck` (it answers 0 in every read slot of Read Scratchpad and Read Power Supply: its read-out
+is dead, the rest of it works).
+Bus faults, each with an optional window: `{"kind": "bus_short"}` (the line is held low: every slot
+reads 0, a reset looks like a presence pulse, devices lose their state); `{"kind": "read_flips",
+"rate": r, "burst": n}` and `{"kind": "write_flips", ...}` (interference: each read, or write, slot
+starts with chance `r` a burst `n` slot times long (default 1) in which every slot of that kind is
+flipped; a read flip changes what the master reads, a write flip what every device receives);
+`{"kind": "flip", "command": "44", "slot": n, "times": k}` (an exact glitch: slot `n` counted from
+the first bit of that command byte is flipped, the first `k` times, every time without `"times"`;
+slots 1-8 are the command's own bits, 9 the first slot after it; the command must be written with
+`write_byte`, as `_onewire` and the firmware do; `"reset"` counts from a reset pulse instead, slot
+1 the first slot after it).
 """
 
 import json
@@ -427,12 +427,9 @@ class Device:
         if self._deaf_to(byte, t_us):
             self.state = _IDLE
             return False
-        if self.fault_active("stuck", t_us):
-            if byte == 0xBE or byte == 0xB4:
-                self.state = _ZEROS
-                return True
-            self.state = _IDLE
-            return False
+        if (byte == 0xBE or byte == 0xB4) and self.fault_active("stuck", t_us):
+            self.state = _ZEROS
+            return True
         if byte == 0x44:
             self.conversions += 1
             if self.fault_active("power_on_reset", t_us):
@@ -567,21 +564,23 @@ def _rom_of(spec):
 
 
 class _Noise:
-    """Flips of one slot kind (read or write) at a rate per slot, in bursts, in a window."""
+    """Flips of one slot kind (read or write) at a rate per slot, in bursts, in a window.
+
+    A burst lasts `burst` slot times from the slot that starts it: every slot of that kind
+    inside it is flipped (interference has a duration; a master that waits is past it)."""
 
     def __init__(self, fault, seed):
         self.window = _window(fault)
         self.rate = fault["rate"]
-        self.burst = fault.get("burst", 1)
+        self.burst_us = fault.get("burst", 1) * SLOT_US
         self.rng = _Rng(seed)
         self.left = self.rng.gap(self.rate) if self.rate > 0 else -1  # slots before a burst
-        self.flipping = 0  # slots of the current burst still to flip
+        self.burst_end_us = -1
         self.flips = 0
 
     def flip(self, t_us):
         """True when this slot (scenario time `t_us`) is flipped."""
-        if self.flipping:
-            self.flipping -= 1
+        if t_us < self.burst_end_us:
             self.flips += 1
             return True
         if self.left < 0 or not self.window[0] <= t_us < self.window[1]:
@@ -590,7 +589,7 @@ class _Noise:
             self.left -= 1
             return False
         self.left = self.rng.gap(self.rate)
-        self.flipping = self.burst - 1
+        self.burst_end_us = t_us + self.burst_us
         self.flips += 1
         return True
 

@@ -14,13 +14,14 @@ The rule: **a number is reported only when a conversion started in this cycle pr
 What proves it (README, "The read cycle"; DS18B20 datasheet, "Operation - measuring
 temperature" and "Powering the DS18B20"; onewire.md):
 - Externally powered devices answer read slots with 0 while they convert. After the broadcast
-  Convert T the bus must read 0 in two slots at once and again 1 ms later (a conversion takes
-  longer: the fastest clone in onewire.md needs 11 ms at 12 bit), then 1 in eight slots in a
-  row (~0.6 ms, longer than an interference burst). A poll that never sees the devices busy
-  means the Convert T did not arrive: it is sent again (`retries` times), then the cycle is
-  `unconfirmed`. A poll that gives up (twice the slowest datasheet maximum) never yields a
-  value: the cycle is `unconfirmed`, and until the next scan the bus is waited for blind (some
-  clone family never reports done).
+  Convert T the bus must read 0 in two slots at once, again 1 ms later and again 2 ms later
+  (three separate glitches would be needed to fake it; a conversion takes longer: the fastest
+  clone in onewire.md needs 11 ms at 12 bit), then 1 in eight slots in a row (~0.6 ms, longer
+  than an interference burst), and on a noisy bus twice more, 1 ms apart. A poll that never
+  sees the devices busy means the Convert T did not arrive: it is sent again (`retries`
+  times), then the cycle is `unconfirmed`. A poll that gives up (twice the slowest datasheet
+  maximum) never yields a value: the cycle is `unconfirmed`, and until the periodic scan the
+  bus is waited for blind (some clone family never reports done).
 - Parasite-powered devices cannot answer (and a reset during their conversion would brown them
   out): the cycle waits the datasheet maximum at their known resolution, after which a value
   counts only if the scratchpad says the device is at that resolution or lower. That the
@@ -76,8 +77,10 @@ _COPY_SCRATCHPAD = const(0x48)
 _RECALL_E2 = const(0xB8)
 _READ_POWER_SUPPLY = const(0xB4)
 _POLL_SHIFT = const(6)  # a poll pauses 1/64 of the wait so far (at least 1 ms)
+_BUSY_CHECKS = const(3)  # busy: two slots at 0, three times, 1 ms apart
 _BUSY_AGAIN_MS = const(1)
 _DONE_SLOTS = const(7)  # after the first 1: 7 more, 8 slots = 0.56 ms
+_DONE_CHECKS = const(3)  # on a noisy bus
 _POWER_SLOTS = const(4)
 _POWER_TRIES = const(3)
 _IDLE_SLOTS = const(3)
@@ -87,7 +90,8 @@ _RESOLUTION_TRIES = const(3)
 _COPY_MS = const(10)  # Copy Scratchpad takes up to 10 ms (DS18B20 datasheet, t_WR)
 
 # What the wait for a conversion proved.
-_PROVEN = const(0)  # seen busy, then done (or the datasheet maximum, blind)
+_PROVEN = const(0)  # seen busy, then done (parasite devices: the datasheet maximum)
+_DATASHEET = const(4)  # seen busy, then the datasheet maximum (a bus that cannot be polled)
 _UNSEEN = const(1)  # no device could show it: only a changed scratchpad proves a conversion
 _LOST = const(2)  # nothing converted: the Convert T did not arrive
 _TIMEOUT = const(3)  # still busy at the limit
@@ -97,6 +101,7 @@ _CONFIGURED = const(1)  # listed in config.json
 _SEEN = const(2)  # answered at least once (a ROM misread by a noisy search never does)
 _MISSING = const(4)  # not found by the last scan
 _STUCK = const(8)  # answered all zeros on a healthy line
+_FRESH = const(16)  # `fingerprint` was read after the last Convert T sent to it
 
 DEFAULT_RETRIES = 2
 DEFAULT_RESOLUTION = 12
@@ -119,6 +124,15 @@ def _unconfirmed_unless(reason):
     """The reason of a scratchpad read after an unproven conversion: its own when it has one
     (absent, stuck, power-on value...), else `unconfirmed` (range: maybe just not converted)."""
     return ds18x20.UNCONFIRMED if reason is None or reason == ds18x20.RANGE else reason
+
+
+def _converting(r):
+    """A Convert T went out to `r`: its fingerprint is now the scratchpad before it, provided it
+    was read after the one before; else no "before" is known."""
+    if r.has(_FRESH):
+        r.mark(_FRESH, False)
+    else:
+        r.fingerprint = None
 
 
 def _fingerprint(pad):
@@ -211,6 +225,8 @@ class SensorBank:
                 break
             outcome = self._convert(None)
         if outcome == _TIMEOUT:
+            if self._line_low():
+                return self._fail_all(ds18x20.BUS_SHORT)  # the poll read the short, not a device
             self.pollable = False  # a device that never reports done: wait blind from now on
         for r in self.readings:
             if r.has(_MISSING):  # in the scan's cycle; read again from the next one on
@@ -325,12 +341,15 @@ class SensorBank:
         return -1
 
     def _read_before(self):
-        """On a bus waited for blind: each sensor's scratchpad before the first conversion, for
-        the resolution that sizes the wait and for what a conversion must change."""
+        """On a bus waited for blind: the scratchpad of each sensor whose resolution (it sizes
+        the wait) is not known, or, on parasite power, whose scratchpad before this conversion
+        is not known (what the conversion must change)."""
         for r in self.readings:
-            if r.has(_MISSING) or r.fingerprint is not None:
+            if r.has(_MISSING):
                 continue
-            self._read_scratchpad(r)
+            unknown = r.device_resolution is None and ds18x20.has_resolution(r.family)
+            if unknown or (self.parasite and r.fingerprint is None):
+                self._read_scratchpad(r)
 
     def _convert(self, one):
         """Convert T to every device (`one` None) or to reading `one`, and wait as the module
@@ -341,10 +360,18 @@ class SensorBank:
             return self._outcome_is(_LOST, 0)
         bus.write_byte(_CONVERT_T)
         start = clock.monotonic_ms()
-        busy = not bus.read_bit() and not bus.read_bit()
-        if busy:
-            clock.sleep_ms(_BUSY_AGAIN_MS)
-            busy = not bus.read_bit()
+        if one is None:
+            for r in self.readings:
+                _converting(r)
+        else:
+            _converting(one)
+        busy = True
+        for check in range(_BUSY_CHECKS):
+            if check:
+                clock.sleep_ms(_BUSY_AGAIN_MS)
+            if bus.read_bit() or bus.read_bit():
+                busy = False
+                break
         blind_us = self._longest_us(one, False) if self.parasite or not self.pollable else 0
         blind_ms = (blind_us + 999) // 1000
         if not busy and not self.parasite:
@@ -359,7 +386,7 @@ class SensorBank:
             if not busy:
                 return self._outcome_is(_UNSEEN, blind_us)
             if not self.pollable:
-                return self._outcome_is(_PROVEN, blind_us)
+                return self._outcome_is(_DATASHEET, blind_us)
             if waited >= limit_ms:
                 return self._outcome_is(_TIMEOUT, 0)
             if bus.read_bit() and self._done_confirmed():
@@ -372,11 +399,18 @@ class SensorBank:
         return outcome
 
     def _done_confirmed(self):
+        """After a 1 in the poll: 7 more now; on a noisy bus, 8 more 1 ms later, twice (two
+        bursts back to back can fake 8 slots, three separate pairs cannot)."""
         bus = self.bus
-        for _ in range(_DONE_SLOTS):
-            if not bus.read_bit():
-                self._noisy()
-                return False
+        slots = _DONE_SLOTS
+        for check in range(_DONE_CHECKS if self._noisy_until > self.cycles else 1):
+            if check:
+                self.clock.sleep_ms(_BUSY_AGAIN_MS)
+                slots = _DONE_SLOTS + 1
+            for _ in range(slots):
+                if not bus.read_bit():
+                    self._noisy()
+                    return False
         return True
 
     def _longest_us(self, one, at_12_bits):
@@ -398,8 +432,8 @@ class SensorBank:
                 reason = self._reconvert(r, True)
             else:
                 reason = self._read_scratchpad(r)
-                if reason is None and previous == ds18x20.ABSENT:
-                    # Back on the bus: plugged in after the broadcast, it may not have converted.
+                if reason is None and (previous == ds18x20.ABSENT or previous == ds18x20.STUCK):
+                    # Back on the bus or back to life: it may have missed the broadcast.
                     reason = self._reconvert(r, False)
                 elif reason is None:
                     reason = self._unproven(r)
@@ -415,6 +449,8 @@ class SensorBank:
                 self._scan_due = True  # replaced, or the bus failed: scan before the next cycle
             return
         r.c16 = ds18x20.c16(self._pad, r.family)
+        if self._outcome == _DATASHEET:
+            r.fingerprint = None  # a device slower than the datasheet may still change it
         if ds18x20.has_resolution(r.family):
             self._keep_resolution(r)
 
@@ -424,6 +460,9 @@ class SensorBank:
         r.mark(_STUCK, reason == ds18x20.STUCK)
         r.c16 = None
         r.error = _unconfirmed_unless(reason)
+        # A conversion may still be running and change the scratchpad after this read: it is
+        # no "before" that a later change could be measured against.
+        r.fingerprint = None
 
     def _unproven(self, r):
         """Why this cycle's wait does not prove the scratchpad just read, or None."""
@@ -482,7 +521,7 @@ class SensorBank:
             fingerprint = _fingerprint(self._pad)
             self._changed = r.fingerprint is not None and fingerprint != r.fingerprint
             r.fingerprint = fingerprint
-            r.mark(_SEEN)
+            r.mark(_SEEN | _FRESH)
             if ds18x20.has_resolution(r.family):
                 r.device_resolution = ds18x20.resolution(self._pad)
         return reason
