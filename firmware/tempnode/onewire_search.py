@@ -42,6 +42,7 @@ def search(bus, found):
     last_discrepancy = 0
     given_up = skipped = repeated = 0
     while True:
+        discrepancy = void_at = 0
         for attempt in range(_PASS_RETRIES + 1):
             repeated += attempt > 0
             discrepancy, void_at = _search_pass(bus, rom, last_discrepancy, pass_forks)

@@ -34,9 +34,10 @@ temperature" and "Powering the DS18B20"; onewire.md):
   afterwards (a brownout would have reloaded TH from EEPROM).
 The power mode is read every cycle (Skip ROM + Read Power Supply, four slots that must agree);
 with a stuck device on the bus (it answers 0 to everything) each other device is asked alone.
-A bus that showed any error in the last `_NOISY_CYCLES` cycles is "noisy": there every
-scratchpad is read twice and must match, since the CRC8 misses 1 in 256 of the heavier
-corruptions.
+A bus that showed any error in the last `_NOISY_CYCLES` cycles is "noisy": there "done" is
+checked three times. Where more than 6 % of scratchpad reads fail their CRC (about 9e-4 flips
+per read slot), every scratchpad is read twice and must match: the CRC8 catches every error of
+up to 3 bits and any burst of up to 8, but passes 1 in 128 of the heavier ones.
 
 One cycle:
 1. A ROM search when due: at the first cycle, every `rescan_cycles` cycles, and after a cycle in
@@ -86,6 +87,9 @@ _POWER_TRIES = const(3)
 _IDLE_SLOTS = const(3)
 _SEARCH_TRIES = const(3)
 _NOISY_CYCLES = const(10)
+# Read every scratchpad twice above this share of CRC failures (1/256): 6 %, about 9e-4 flips
+# per read slot, where 4 flips in one read (1 in 128 of them pass the CRC) stop being rare.
+_READ_TWICE_SHARE = const(16)
 _RESOLUTION_TRIES = const(3)
 _COPY_MS = const(10)  # Copy Scratchpad takes up to 10 ms (DS18B20 datasheet, t_WR)
 
@@ -192,6 +196,7 @@ class SensorBank:
         self._scan_due = True
         self._scan_said = None
         self._noisy_until = 0
+        self._crc_share = 0  # of scratchpad reads failing their CRC, in 1/256, smoothed
         self._outcome = _PROVEN
         self._blind_us = 0  # the datasheet time the last wait relied on (0: it was polled)
         self._changed = False  # the last scratchpad read differs from the one before
@@ -513,7 +518,7 @@ class SensorBank:
     def _read_scratchpad(self, r):
         """Read `r`'s scratchpad into `_pad`; the reason it is not a temperature, or None."""
         reason = self._transfer(r, self._pad)
-        if reason is None and self._noisy_until > self.cycles:
+        if reason is None and self._crc_share > _READ_TWICE_SHARE:
             again = self._transfer(r, self._pad2)
             if again is not None or self._pad2 != self._pad:
                 reason = ds18x20.CRC
@@ -533,6 +538,8 @@ class SensorBank:
         bus.write_byte(_READ_SCRATCHPAD)
         bus.read_into(pad)
         reason = ds18x20.reject_reason(pad, r.family)
+        failed = 256 if reason == ds18x20.CRC else 0
+        self._crc_share += (failed - self._crc_share) >> 4
         if reason == ds18x20.BUS_SHORT:
             r.mark(_SEEN)
             return ds18x20.BUS_SHORT if self._line_low() else ds18x20.STUCK

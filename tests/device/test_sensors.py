@@ -3,21 +3,10 @@ import time
 
 from devtest import raises
 from sensor_board import bank_for, board_bus, ds18b20, genuine
-from tempnode import ds18x20
 from tempnode.clock import Clock
 from tempnode.sensors import SensorBank
 
 ENV = {"TEMPNODE_VCLOCK_STILL": "1"}
-README_REASONS = (
-    "crc",
-    "absent",
-    "power_on_value",
-    "bus_short",
-    "range",
-    "fault",
-    "stuck",
-    "unconfirmed",
-)
 
 
 def cycle_us(bank):
@@ -154,10 +143,6 @@ def test_max31850_fault_bits_give_fault_and_a_good_one_reads():
     by_rom = {r.rom_hex: r for r in bank.read_cycle()}
     assert_no_number(by_rom[sim.devices[0].rom_hex()], "fault")
     assert by_rom[sim.devices[1].rom_hex()].c == 612.75
-
-
-def test_the_reasons_are_those_of_the_wire_contract():
-    assert ds18x20.REASONS == README_REASONS
 
 
 def test_polling_ends_when_the_slowest_device_is_done():
