@@ -26,14 +26,15 @@ temperature" and "Powering the DS18B20"; onewire.md):
   out): the cycle waits the datasheet maximum at their known resolution, after which a value
   counts only if the scratchpad says the device is at that resolution or lower. That the
   Convert T arrived is proven by an externally powered device seen busy on the same wire; on a
-  bus where no device can answer, only a scratchpad that changed since the last read proves a
-  new conversion, and an unchanged one is `unconfirmed`.
-- A DS18x20 power-on scratchpad after a proven broadcast means that device browned out: it is
-  converted again on its own. A DS18S20 at exactly 85.0 C has the power-on bytes; it is reported
+  bus where no device can answer, only a scratchpad that changed since it was read after the
+  previous Convert T proves a new conversion, and an unchanged one is `unconfirmed`.
+- A DS18x20 power-on scratchpad after a proven broadcast means that device browned out, and a
+  device back from `absent` or `stuck` may have missed the broadcast: each is converted again on
+  its own. A DS18S20 at exactly 85.0 C has the power-on bytes; it is reported
   only after a conversion of its own seen busy, with TH changed beforehand and still changed
   afterwards (a brownout would have reloaded TH from EEPROM).
 The power mode is read every cycle (Skip ROM + Read Power Supply, four slots that must agree);
-with a stuck device on the bus (it answers 0 to everything) each other device is asked alone.
+with a stuck device on the bus (it answers 0 to that too) each other device is asked alone.
 A bus that showed any error in the last `_NOISY_CYCLES` cycles is "noisy": there "done" is
 checked three times. Where more than 6 % of scratchpad reads fail their CRC (about 9e-4 flips
 per read slot), every scratchpad is read twice and must match: the CRC8 catches every error of
@@ -44,8 +45,8 @@ One cycle:
    which a sensor stopped answering. It first checks the line is not held low (three idle
    slots, twice); on a noisy line (a pass had to be repeated) the search is run again until
    one adds nothing (three at most), and every known sensor not found is looked for by its
-   ROM (`onewire_search.verify`). Those still missing read
-   `absent` in this cycle, and the console says `sensors: found N of M configured sensors`.
+   ROM (`onewire_search.verify`). Those still missing read `absent` in this cycle, and the
+   console says `sensors: found N of M configured sensors` when that changes.
    New sensors are added (no label, resolution untouched). A bus found unpollable is polled
    again at the periodic scan.
 2. Power mode, then (on a bus that must be waited for blind, at the first cycle) each sensor's

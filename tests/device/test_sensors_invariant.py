@@ -11,7 +11,7 @@
 # waited for blind.
 import time
 
-from onewire_sim import _Rng
+from onewire_sim import Rng
 from sensor_board import bank_for, ds18b20
 from sensor_truth import Truth
 from tempnode.sensors import SensorBank
@@ -28,7 +28,7 @@ COMMANDS = ("44", "be", "b4", "cc", "55", "4e", "reset")
 
 class Draw:
     def __init__(self, seed):
-        self.rng = _Rng(seed)
+        self.rng = Rng(seed)
 
     def int(self, low, high):
         """low..high inclusive."""
