@@ -45,6 +45,9 @@ _QUIET_OUTCOMES = ("deferred", "deadline")  # nothing was tried: nothing to say
 _WIRING_FAULTS = {
     "bus_short": "the 1-Wire bus is held low (readings are kept as bus_short)",
     "absent": "no sensor answers on the 1-Wire bus (readings are kept as absent)",
+    "stuck": "every sensor answers all zeros (readings are kept as stuck)",
+    "unconfirmed": "no conversion could be confirmed on the 1-Wire bus (readings are kept as "
+    "unconfirmed)",
 }
 
 
