@@ -287,3 +287,29 @@ def test_provision_check_renews_once_says_what_the_server_did_and_the_board_hold
         "logger-01", {"grant_type": "refresh_token", "refresh_token": stored["refresh_token"]}
     )
     assert status == 200, reply  # the board's credential is the one that works
+
+
+def test_a_dialect_whose_device_has_no_device_flow_finds_the_endpoint_in_the_metadata(
+    oidc_cloud,
+    tmp_path,
+    board,  # noqa: F811
+    capsys,
+    monkeypatch,
+):
+    # The particle profile gives the device no device flow; the laptop reads where the
+    # server's is from its metadata. The token endpoint is a path on base_url's server.
+    cloud = oidc_cloud()
+    info = cloud.admin.create_device("logger-01", provision=False)
+    folder = tmp_path / "dev"
+    args = ["init", "--dir", str(folder), "--board", "host", "--device-id", "logger-01"]
+    args += ["--wifi", f"home={WIFI_PASSWORD}", "--profile", "particle", "--port", board.port]
+    args += ["--base-url", cloud.issuer, "--client-id", info["client_id"], "--token-url"]
+    args += ["/token", "--scope", "readings offline_access", "--client-secret"]
+    args += [info["client_secret"], "--ca", str(cloud.ca_pem_path)]
+    assert main(args) == 0
+    assert "device_authorization_url" not in config_of(folder)
+    person = PersonAtTheBrowser(cloud, capsys)
+    monkeypatch.setattr(provision, "time", person.time)
+    assert main(["provision", "--dir", str(folder)]) == 0
+    assert f"open {cloud.issuer}/device?user_code=" in person.output()
+    assert board_credential(board)["kind"] == "refresh_token"
