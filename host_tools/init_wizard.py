@@ -186,13 +186,19 @@ def _apply_from_cloud(args):
 
 def _ask_cloud(w, args):
     profile = w.field("cloud.profile", "Cloud profile", args.profile, "oauth2")
-    issuer = args.issuer
-    if issuer is None and w.interactive and profile == "oauth2":
-        issuer = w.ask(ISSUER_PROMPT, None, default="")
-    url = w.field("cloud.base_url", "Cloud base URL", args.base_url, issuer or None)
     for flag in ("insecure_http", "insecure_tls"):
         if getattr(args, flag):
             w.config["cloud"][flag] = True
+    issuer = args.issuer
+    if issuer is None and w.interactive and profile == "oauth2":
+        issuer = w.ask(ISSUER_PROMPT, None, default="")
+    ca = metadata = None
+    if issuer:
+        if issuer.startswith("https://"):
+            ca = _ask_ca(w, args)
+        metadata = _discover(w, issuer, ca)
+    default_url = metadata.issuer if metadata is not None else None
+    url = w.field("cloud.base_url", "Cloud base URL", args.base_url, default_url)
     w.field("cloud.client_id", "OAuth client id", args.client_id)
     for path, prompt in DIALECT_FIELDS.get(profile, ()):
         w.field(path, prompt, getattr(args, path.split(".")[1]))
@@ -204,20 +210,22 @@ def _ask_cloud(w, args):
             secret = w.ask(f"{key} (from the cloud's console)", None, default, secret=True)
         if secret:
             w.secrets[key] = secret
-    ca = None
-    if url.startswith("https://") or (issuer or "").startswith("https://"):
-        w.config["cloud"]["ca"] = CA_FILE
-        ca = _read_ca(w.ask("CA certificate file (PEM or DER)", args.ca))
-    _ask_own_server(w, args, issuer, ca, bool(w.secrets.get("client_secret")))
+    if ca is None and url.startswith("https://"):
+        ca = _ask_ca(w, args)
+    _ask_own_server(w, args, metadata, bool(w.secrets.get("client_secret")))
     return ca
 
 
-def _ask_own_server(w, args, issuer, ca, has_secret):
+def _ask_ca(w, args):
+    w.config["cloud"]["ca"] = CA_FILE
+    return _read_ca(w.ask("CA certificate file (PEM or DER)", args.ca))
+
+
+def _ask_own_server(w, args, metadata, has_secret):
     """Your own server's endpoints and options (config.json `cloud`, README "Your own
-    cloud"): read from the issuer's metadata when there is an issuer, each flag winning over
-    what was read; the readings API and its acknowledgement are asked, as no metadata says."""
+    cloud"): from the issuer's metadata when there is one, each flag winning over what was
+    read; the readings API and its acknowledgement are asked, as no metadata says them."""
     found = {}
-    metadata = _discover(w, issuer, ca)
     if metadata is not None:
         profile = device_profiles().get(w.config["cloud"]["profile"])
         found = metadata.config(has_secret, profile["scope"])

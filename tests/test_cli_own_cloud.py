@@ -12,7 +12,7 @@ import pytest
 from board_fixtures import WIFI_PASSWORD, board  # noqa: F401 - pytest fixture
 from link_servers import BadServer
 
-from host_tools import provision
+from host_tools import init_wizard, provision
 from host_tools.cli import main
 
 pytest_plugins = ["link_secret_scan"]
@@ -23,8 +23,9 @@ CODE = re.compile(r"enter the code (\S+)")
 def init_own(folder, cloud, client_id, secret=None, *extra):
     args = ["init", "--dir", str(folder), "--board", "host", "--device-id", "logger-01"]
     args += ["--wifi", f"home={WIFI_PASSWORD}", "--profile", "oauth2"]
-    args += ["--issuer", cloud.base_url, "--client-id", client_id, "--ca", str(cloud.ca_pem_path)]
-    args += ["--client-secret", secret or ""]
+    args += ["--issuer", cloud.base_url, "--ca", str(cloud.ca_pem_path)]
+    # An id or a secret may start with "-": the = form keeps argparse from taking it for a flag.
+    args += [f"--client-id={client_id}", f"--client-secret={secret or ''}"]
     return main(args + list(extra))
 
 
@@ -258,8 +259,8 @@ def test_provision_check_renews_once_says_what_the_server_did_and_the_board_hold
         folder = tmp_path / "dev"
         args = ["init", "--dir", str(folder), "--board", "host", "--device-id", "logger-01"]
         args += ["--wifi", f"home={WIFI_PASSWORD}", "--profile", "oauth2", "--port", board.port]
-        args += ["--base-url", cloud.base_url, "--client-id", info["client_id"]]
-        args += ["--client-secret", info["client_secret"], "--ca", str(cloud.ca_pem_path)]
+        args += ["--base-url", cloud.base_url, f"--client-id={info['client_id']}"]
+        args += [f"--client-secret={info['client_secret']}", "--ca", str(cloud.ca_pem_path)]
         assert main(args) == 0
 
         def renew(_device, fields):
@@ -303,9 +304,9 @@ def test_a_dialect_whose_device_has_no_device_flow_finds_the_endpoint_in_the_met
     folder = tmp_path / "dev"
     args = ["init", "--dir", str(folder), "--board", "host", "--device-id", "logger-01"]
     args += ["--wifi", f"home={WIFI_PASSWORD}", "--profile", "particle", "--port", board.port]
-    args += ["--base-url", cloud.issuer, "--client-id", info["client_id"], "--token-url"]
-    args += ["/token", "--scope", "readings offline_access", "--client-secret"]
-    args += [info["client_secret"], "--ca", str(cloud.ca_pem_path)]
+    args += ["--base-url", cloud.issuer, f"--client-id={info['client_id']}", "--token-url"]
+    args += ["/token", "--scope", "readings offline_access"]
+    args += [f"--client-secret={info['client_secret']}", "--ca", str(cloud.ca_pem_path)]
     assert main(args) == 0
     assert "device_authorization_url" not in config_of(folder)
     person = PersonAtTheBrowser(cloud, capsys)
@@ -313,3 +314,33 @@ def test_a_dialect_whose_device_has_no_device_flow_finds_the_endpoint_in_the_met
     assert main(["provision", "--dir", str(folder)]) == 0
     assert f"open {cloud.issuer}/device?user_code=" in person.output()
     assert board_credential(board)["kind"] == "refresh_token"
+
+
+def test_the_interactive_wizard_asks_again_for_an_issuer_without_metadata(
+    oidc_cloud, tmp_path, monkeypatch, capsys
+):
+    cloud = oidc_cloud()
+    client = cloud.admin.create_device("logger-7", provision=False)
+    answers = iter(
+        ["host", "", "logger-7", "barn", "", "oauth2", cloud.issuer + "/realms/farm"]
+        + [str(cloud.ca_pem_path), cloud.issuer, "", client["client_id"], cloud.api.url, ""]
+        + ["", "", ""]
+    )
+    prompts = []
+
+    def fake_input(prompt):
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    secrets = iter(["barn-password", client["client_secret"]])
+    monkeypatch.setattr(init_wizard.getpass, "getpass", lambda prompt: next(secrets))
+    monkeypatch.setattr(init_wizard.sys.stdin, "isatty", lambda: True)
+    assert main(["init", "--dir", str(tmp_path / "dev")]) == 0
+    out = capsys.readouterr().out
+    assert "publishes no metadata (HTTP 404 at" in out  # said, then asked again
+    assert sum(p.startswith("Issuer URL") for p in prompts) == 2
+    assert f"Cloud base URL [{cloud.issuer}]: " in prompts
+    config = config_of(tmp_path / "dev")
+    assert config["token_url"] == cloud.token_url and config["readings_url"] == cloud.api.url
+    assert (config["base_url"], config["ack"]) == (cloud.issuer, "2xx")
