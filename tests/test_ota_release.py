@@ -131,7 +131,7 @@ def test_what_cannot_be_published_says_what_to_do_in_one_sentence(tmp_path, clou
     code, _, err = cli(capsys, "release", "publish", "--dir", str(folder), "--cloud-dir", data)
     assert code == 2 and "trusts another publisher key (abababababababab...)" in err, err
     code, _, err = cli(capsys, "release", "list", "--cloud-dir", str(tmp_path / "nothing"))
-    assert code == 2 and "no dev cloud has run from" in err, err
+    assert code == 2 and "no dev cloud is serving from" in err, err
 
 
 def test_the_cloud_keeps_a_version_as_first_published_and_files_as_signed(cloud):

@@ -44,3 +44,18 @@ def run():
     from tempnode.app import run
 
     run()
+
+
+def forget_modules(names):
+    """For the firmware itself: give the heap back what modules imported for one job hold
+    (their code and tables: on a board without ROMFS the .mpy is in RAM). MicroPython keeps a
+    module in sys.modules and in its package's attributes."""
+    import gc
+    import sys
+
+    package = sys.modules["tempnode"]
+    for name in names:
+        sys.modules.pop("tempnode." + name, None)
+        if hasattr(package, name):
+            delattr(package, name)
+    gc.collect()

@@ -13,7 +13,6 @@ import json
 
 from micropython import const
 
-from tempnode import config as config_schema
 from tempnode.clock import read_rtc
 from tempnode.redact import log
 
@@ -183,16 +182,24 @@ def _onewire_pin(spec):
 
 
 def load_config(board):
-    """(config with defaults, secrets) or ConfigError listing every problem."""
-    config = _read_json(_CONFIG_FILE, "run `tempnode init` and `tempnode deploy`")
-    problems = config_schema.check(config, {board["name"]: board})
-    if problems:
-        raise ConfigError([_CONFIG_FILE + ": " + p for p in problems])
-    secrets = _read_json(_SECRETS_FILE, "run `tempnode deploy` to copy it")
-    problems = config_schema.check_secrets(secrets, config)
-    if problems:
-        raise ConfigError([_SECRETS_FILE + ": " + p for p in problems])
-    return config_schema.with_defaults(config), secrets
+    """(config with defaults, secrets) or ConfigError listing every problem. The schema is
+    needed once per boot: its tables go back to the heap afterwards (on a board without ROMFS
+    they are about 11 KB of it)."""
+    from tempnode import config as config_schema
+    from tempnode import forget_modules
+
+    try:
+        config = _read_json(_CONFIG_FILE, "run `tempnode init` and `tempnode deploy`")
+        problems = config_schema.check(config, {board["name"]: board})
+        if problems:
+            raise ConfigError([_CONFIG_FILE + ": " + p for p in problems])
+        secrets = _read_json(_SECRETS_FILE, "run `tempnode deploy` to copy it")
+        problems = config_schema.check_secrets(secrets, config)
+        if problems:
+            raise ConfigError([_SECRETS_FILE + ": " + p for p in problems])
+        return config_schema.with_defaults(config), secrets
+    finally:
+        forget_modules(("config",))
 
 
 def _read_json(name, fix):

@@ -33,6 +33,7 @@ the last update (confirmed, or rolled back and why): the cloud's dashboard and
 import slots
 from micropython import const
 
+from tempnode import forget_modules
 from tempnode.redact import log
 from tempnode.version import VERSION
 
@@ -105,10 +106,9 @@ class Updates:
 
     def _unload(self):
         """Give the heap back the staging code between downloads (a check is once a day)."""
-        from tempnode import staging
 
         self.staging = None
-        staging.forget_modules(("staging", "manifest"))
+        forget_modules(("staging", "manifest"))
 
     def watch(self, healthy, uploaded):
         """Each pass of the logger: `healthy` once it has sampled, the cloud has confirmed an
@@ -137,7 +137,7 @@ class Updates:
         self._reported_at = uploaded
         log("update: version %s confirmed (it sampled and the cloud took its readings)" % VERSION)
         staging.tidy()
-        staging.forget_modules(("staging", "manifest"))
+        forget_modules(("staging", "manifest"))
         log("update: the previous version %s is deleted" % previous)
 
     def status(self):

@@ -39,7 +39,7 @@ import sys
 import slots
 from micropython import const
 
-from tempnode import atomic, manifest, outcomes
+from tempnode import atomic, forget_modules, manifest, outcomes
 from tempnode.http import HttpError
 from tempnode.redact import LinkError, log
 
@@ -407,18 +407,6 @@ def _hash_file(path, length):
 def _read_manifest(folder):
     with open(folder + "/" + _MANIFEST) as f:
         return json.load(f)
-
-
-def forget_modules(names):
-    """Give the heap back what a module imported for one job holds (its code, its tables):
-    MicroPython keeps a module in sys.modules and in its package's attributes."""
-    import tempnode
-
-    for name in names:
-        sys.modules.pop("tempnode." + name, None)
-        if hasattr(tempnode, name):
-            delattr(tempnode, name)
-    gc.collect()
 
 
 def _release_path(updates, version):
