@@ -113,17 +113,7 @@ def test_the_device_flow_without_offline_access_says_why_and_stores_nothing(oidc
     assert not (device.folder / "credential.json").exists()
 
 
-NO_SCOPE_IN_CLIENT_CREDENTIALS = pytest.mark.xfail(
-    strict=True,
-    reason="firmware: the oauth2 profile's client_credentials grant sends no scope, and "
-    "oidc-provider then issues a token without one, which the API refuses (403 "
-    "insufficient_scope); RFC 6749 §4.4.2 takes the same scope parameter as the other grants",
-)
-
-
-@pytest.mark.parametrize(
-    "server", ["dev cloud", pytest.param("oidc-provider", marks=NO_SCOPE_IN_CLIENT_CREDENTIALS)]
-)
+@pytest.mark.parametrize("server", ["dev cloud", "oidc-provider"])
 def test_client_credentials_renew_ahead_and_are_never_refused(request, tmp_path, server):
     cloud = cloud_for(request, server)
     options = {} if server == "dev cloud" else {"grant_types": ["client_credentials"]}

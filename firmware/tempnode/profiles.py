@@ -13,9 +13,10 @@ A profile is selected by `config.json` `cloud.profile`. Its fields:
   `kind`): each is (client, fields). `client` is a pair of sources (id, secret) that
   authenticates the client as `client_auth` says, or None; a missing secret means a public
   client. `fields` are (name, source) pairs. A source is "=text" (that literal), "config.NAME"
-  (`config.json` `cloud.NAME`), "secrets.NAME" (`secrets.json`) or "credential.NAME"
-  (`credential.json`). A credential kind absent from `grants` (the `spark2014` access token)
-  cannot be renewed on the device.
+  (`config.json` `cloud.NAME`), "secrets.NAME" (`secrets.json`), "credential.NAME"
+  (`credential.json`) or "profile.access_scope" (`scope` without `offline_access`, which asks
+  for refresh tokens and means nothing to a client credentials grant). A credential kind
+  absent from `grants` (the `spark2014` access token) cannot be renewed on the device.
 - `reply`: the token reply's keys for (access token, refresh token, lifetime in seconds);
   None where the dialect has no such key (Speckle gives no lifetime).
 - `expired`: rules that classify a resource reply as "the access token was rejected: renew once
@@ -64,7 +65,9 @@ def _table(name):
         ),
         "client_credentials": (
             ("credential.client_id", "credential.client_secret"),
-            (("grant_type", "=client_credentials"),),
+            # A server gives a client what it asks for (RFC 6749 §4.4.2): without a scope, a
+            # token the readings API refuses (403 insufficient_scope).
+            (("grant_type", "=client_credentials"), ("scope", "profile.access_scope")),
         ),
     }
     oauth2_reply = ("access_token", "refresh_token", "expires_in")

@@ -297,6 +297,8 @@ class TokenManager:
     def _source(self, source, required):
         if source[0] == "=":
             return source[1:]
+        if source == "profile.access_scope":
+            return " ".join(s for s in self.profile["scope"].split() if s != "offline_access")
         where, name = source.split(".", 1)
         table = {"config": self.cloud, "secrets": self.secrets, "credential": self.store.data}
         value = table[where].get(name)

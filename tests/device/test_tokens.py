@@ -109,7 +109,7 @@ def test_each_dialect_asks_for_a_token_in_its_own_shape():
     session = FakeSession(granted(A1, None, 60))
     oauth2.token(session, soon(clock))
     _, _, body, headers = session.sent[0]
-    assert form(body) == {"grant_type": "client_credentials"}
+    assert form(body) == {"grant_type": "client_credentials", "scope": "readings"}
     assert headers["Authorization"].startswith("Basic ")
 
 
