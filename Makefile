@@ -12,10 +12,19 @@ RP2_STUBS := micropython-rp2-stubs==1.29.0.post1
 # Adafruit's 1-Wire drivers for tests/test_adafruit_crosscheck.py, installed --no-deps: their
 # declared dependency Adafruit-Blinka is not needed off a board (tests/sensor_sim.py fakes it).
 ADAFRUIT_PINS := adafruit-circuitpython-onewire==2.0.14 adafruit-circuitpython-ds18x20==1.4.9
+# The 32-bit MicroPython of the device tests: Debian's package for i386 (run natively) and armhf
+# (run by qemu-arm-static), fetched by APT with a private configuration into .venv/debian
+# (tests/interpreters.py): nothing is installed on the machine. Only micropython is pinned; its
+# libraries come from the same suite as it is today (Debian stable replaces them at point
+# releases and its mirrors keep only the current ones; .venv/debian/*/packages.txt lists them).
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+DEBIAN_SUITE := trixie
+DEBIAN_MICROPYTHON := micropython=1.25.0+ds-1
+MICROPYTHON_32 := i386 armhf
 
-.PHONY: venv test demo build lint typecheck pytest clean system-deps
+.PHONY: venv test demo build lint typecheck pytest clean system-deps qemu-user
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(MICROPYTHON_32:%=$(VENV)/.micropython-%)
 
 # Re-install when the pins change. Port stubs go to separate folders: both packages ship
 # `machine.pyi`, so they cannot share one site-packages.
@@ -26,6 +35,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS)/rp2 --upgrade $(RP2_STUBS) $(STUB_PINS)
 	$(BIN)/pip install --quiet --no-deps $(ADAFRUIT_PINS)
 	touch $@
+
+$(VENV)/.micropython-%: $(VENV)/.installed tests/interpreters.py Makefile
+	$(BIN)/python tests/interpreters.py fetch $* --package $(DEBIAN_MICROPYTHON) \
+		--suite $(DEBIAN_SUITE) --mirror $(DEBIAN_MIRROR)
+	touch $@
+
+$(VENV)/.micropython-armhf: | qemu-user
 
 test: venv lint typecheck build pytest
 
@@ -47,6 +63,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium)
+
+# Debian's qemu-user-static: the armhf MicroPython runs under qemu-arm-static.
+qemu-user:
+	@command -v qemu-arm-static >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+		qemu-user-static)
 
 pytest: venv system-deps
 	$(BIN)/pytest

