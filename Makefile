@@ -21,10 +21,13 @@ DEBIAN_MIRROR ?= http://deb.debian.org/debian
 DEBIAN_SUITE := trixie
 DEBIAN_MICROPYTHON := micropython=1.25.0+ds-1
 MICROPYTHON_32 := i386 armhf
+# MicroPython 1.23.0, the oldest version the firmware supports: its webassembly port, run by the
+# machine's Node.js (tests/test_bundle.py).
+WASM_MICROPYTHON := @micropython/micropython-webassembly-pyscript@1.23.0
 
 .PHONY: venv test demo build lint typecheck pytest clean system-deps qemu-user
 
-venv: $(VENV)/.installed $(MICROPYTHON_32:%=$(VENV)/.micropython-%)
+venv: $(VENV)/.installed $(MICROPYTHON_32:%=$(VENV)/.micropython-%) $(VENV)/.micropython-wasm
 
 # Re-install when the pins change. Port stubs go to separate folders: both packages ship
 # `machine.pyi`, so they cannot share one site-packages.
@@ -42,6 +45,10 @@ $(VENV)/.micropython-%: $(VENV)/.installed tests/interpreters.py Makefile
 	touch $@
 
 $(VENV)/.micropython-armhf: | qemu-user
+
+$(VENV)/.micropython-wasm: $(VENV)/.installed Makefile
+	npm install --prefix $(VENV)/npm --save-exact --no-audit --no-fund --silent $(WASM_MICROPYTHON)
+	touch $@
 
 test: venv lint typecheck build pytest
 

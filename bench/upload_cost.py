@@ -45,8 +45,6 @@ min_heap_kb_mpy_in_ram=<i386 mpy>
 
 import argparse
 import base64
-import contextlib
-import io
 import json
 import os
 import socket
@@ -64,9 +62,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: E402
 from interpreters import INTERPRETERS  # noqa: E402
-from mpremote.romfs import make_romfs  # noqa: E402
 
-from host_tools.build import build, mpy_cross_binary  # noqa: E402
+from host_tools.build import build, mpy_cross_binary, romfs_image  # noqa: E402
 from host_tools.cloud import app, dialects  # noqa: E402
 from host_tools.cloud.admin_client import AdminClient  # noqa: E402
 
@@ -210,8 +207,7 @@ class Bench:
         self.firmware = str(firmware)
         self.path = os.pathsep.join([self.firmware, str(REPO / "boards" / "host")])
         self.romfs = work / "firmware.romfs"
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints the image's tree
-            self.romfs.write_bytes(make_romfs(self.firmware, mpy_cross=False))
+        self.romfs.write_bytes(romfs_image(firmware))
         self.devices = 0
         self.id_token = self._send_id_tokens()
 

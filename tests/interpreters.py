@@ -6,6 +6,9 @@
   ESP32 or an RP2040: small integers end at 2**30, objects are a board's size.
 - `armhf`: the same Debian package built for 32-bit ARM, run by `qemu-arm-static` (the one
   system package this needs), for a check on a board's instruction set.
+- `WASM_1_23`: MicroPython 1.23.0's webassembly port from npm (pinned in the Makefile), the
+  oldest version the firmware supports and the only 1.23 build to be had; run by Node.js
+  (`tests/wasm_runner.mjs`), it has no sockets, TLS or littlefs (`tests/test_bundle.py`).
 
 The Debian packages come from a Debian mirror through APT itself, with a private APT
 configuration (its own sources list, package lists, cache and an empty dpkg status, the
@@ -38,6 +41,7 @@ VENV = VENV_BIN.parent
 DEBIAN = VENV / "debian"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 MULTIARCH = {"i386": "i386-linux-gnu", "armhf": "arm-linux-gnueabihf"}
+WASM_1_23 = VENV / "npm" / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
 
 
 @dataclass(frozen=True)

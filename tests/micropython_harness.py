@@ -3,7 +3,10 @@
 Each `def test_*()` in such a module is one pytest item per interpreter (`test_x[x86_64]`,
 `test_x[i386]`: see `tests/interpreters.py`), run in its own interpreter process, in a fresh
 temporary directory, with the firmware and the simulated board on its path. `--micropython`
-picks the interpreters (default: all three, which `make venv` installs).
+picks the interpreters (default: all three, which `make venv` installs). `--firmware` picks what
+the firmware is: `source` (firmware/*.py, default), or the bundle `tempnode build --board host`
+makes, as `.mpy` files on a filesystem (`mpy`, how `tempnode deploy` installs it) or packed in
+a ROMFS image mounted at /rom (`romfs`); the tests and the simulated board stay source.
 A module may set `HEAPSIZE = "48k"` (the `-X heapsize` cap), `TIMEOUT = 30` (seconds) and
 `ENV = {"NAME": "value"}` (environment for the interpreter, e.g. the virtual clock's settings).
 A failure shows the MicroPython traceback.
@@ -11,12 +14,15 @@ A failure shows the MicroPython traceback.
 
 import ast
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 from interpreters import INTERPRETERS
+
+from host_tools.build import build, romfs_image
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNER = Path(__file__).with_name("micropython_runner.py")
@@ -33,10 +39,49 @@ def micropython_binary(name="x86_64"):
     return str(interpreter.path)
 
 
-def device_path(test_dir):
-    """MICROPYPATH for a device test: its own folder, the firmware, then the simulated board."""
-    entries = [test_dir, REPO / "firmware", REPO / "boards" / "host", ".frozen"]
-    return os.pathsep.join(str(e) for e in entries)
+FIRMWARE_LAYOUTS = ("source", "mpy", "romfs")
+
+
+class Firmware:
+    """Where the device tests get the firmware from (`--firmware`); a bundle is built once."""
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.root = REPO / "firmware"
+        self.romfs = None
+        self._scratch = None
+        if layout != "source":
+            self._scratch = Path(tempfile.mkdtemp(prefix="tempnode-bundle-"))
+            self.root, _ = build("host", out_root=self._scratch)
+        if layout == "romfs":
+            self.romfs = self._scratch / "firmware.romfs"
+            self.romfs.write_bytes(romfs_image(self.root))
+
+    def close(self):
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def path(self, test_dir):
+        """MICROPYPATH for a device test: its own folder, the firmware, the simulated board."""
+        entries = [test_dir, self.root, REPO / "boards" / "host", ".frozen"]
+        if self.romfs is not None:
+            entries.remove(self.root)  # the runner mounts the image and puts /rom first
+        return os.pathsep.join(str(e) for e in entries)
+
+    def env(self):
+        return {"TEMPNODE_TEST_ROMFS": str(self.romfs)} if self.romfs is not None else {}
+
+    def heap_bytes(self, heapsize):
+        """The `-X heapsize` for a test's cap: the ROMFS image's buffer comes on top."""
+        unit = {"k": 1024, "m": 1024 * 1024}.get(heapsize[-1].lower(), 1)
+        size = int(heapsize.rstrip("kKmM")) * unit
+        return size + (self.romfs.stat().st_size if self.romfs is not None else 0)
+
+    def describe(self):
+        if self.layout == "source":
+            return "the firmware's source"
+        what = "a ROMFS image of" if self.romfs is not None else "the .mpy files of"
+        return f"{what} `tempnode build --board host`"
 
 
 def interpreter_version(name):
@@ -62,6 +107,23 @@ def pytest_addoption(parser):
         help=f"comma-separated interpreters for device tests, of {', '.join(INTERPRETERS)} "
         f"(default {DEFAULT_INTERPRETERS})",
     )
+    parser.addoption(
+        "--firmware",
+        default="source",
+        choices=FIRMWARE_LAYOUTS,
+        help="the firmware the device tests run: its source, or the built bundle as .mpy "
+        "files or in a ROMFS image (default source)",
+    )
+
+
+def pytest_configure(config):
+    config.tempnode_firmware = Firmware(config.getoption("--firmware"))
+
+
+def pytest_unconfigure(config):
+    firmware = getattr(config, "tempnode_firmware", None)
+    if firmware is not None:
+        firmware.close()
 
 
 def chosen_interpreters(config):
@@ -73,7 +135,7 @@ def chosen_interpreters(config):
 
 
 def pytest_report_header(config):
-    lines = ["device tests run by:"]
+    lines = [f"device tests run {config.tempnode_firmware.describe()}, by:"]
     for name in chosen_interpreters(config):
         interpreter = INTERPRETERS[name]
         packages = ", ".join(interpreter.packages())
@@ -92,7 +154,7 @@ def pytest_pycollect_makemodule(module_path, parent):
     return None
 
 
-def _module_constant(tree, name, default):
+def module_constant(tree, name, default):
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == name for t in node.targets
@@ -104,9 +166,9 @@ def _module_constant(tree, name, default):
 class DeviceModule(pytest.File):
     def collect(self):
         tree = ast.parse(self.path.read_text(), filename=str(self.path))
-        heapsize = _module_constant(tree, "HEAPSIZE", DEFAULT_HEAPSIZE)
-        timeout = _module_constant(tree, "TIMEOUT", DEFAULT_TIMEOUT)
-        extra_env = _module_constant(tree, "ENV", {})
+        heapsize = module_constant(tree, "HEAPSIZE", DEFAULT_HEAPSIZE)
+        timeout = module_constant(tree, "TIMEOUT", DEFAULT_TIMEOUT)
+        extra_env = module_constant(tree, "ENV", {})
         interpreters = chosen_interpreters(self.config)
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
@@ -140,11 +202,17 @@ class DeviceItem(pytest.Item):
         self.timeout = timeout
 
     def runtest(self):
-        env = dict(os.environ, MICROPYPATH=device_path(self.path.parent), **self.extra_env)
+        firmware = self.config.tempnode_firmware
+        env = dict(
+            os.environ,
+            MICROPYPATH=firmware.path(self.path.parent),
+            **firmware.env(),
+            **self.extra_env,
+        )
         cmd = [
             micropython_binary(self.interpreter),
             "-X",
-            f"heapsize={self.heapsize}",
+            f"heapsize={firmware.heap_bytes(self.heapsize)}",
             str(RUNNER),
             self.path.stem,
             self.function_name,

