@@ -24,23 +24,30 @@ session resumption) is counted on the wire.
   heap; mbedTLS's own peak is measured apart, on i386, with glibc's malloc tracer (mtrace from
   the same Debian libc, started from the interpreter through `ffi`): every allocation whose
   caller is in libmbedcrypto, libmbedx509 or libmbedtls, live bytes at their peak.
+  Two sets of modules: `link`, what an upload session needs (cloud link, spool, clock), and
+  `firmware`, every module the field logger has loaded when it uploads (its figure is the
+  firmware's peak on a board, less the logger's own few KB: config, sensor bank, Wi-Fi).
   Two layouts of the code:
-  - romfs: `tempnode build --board host` packed by mpremote's own ROMFS builder and mounted
-    with `vfs.VfsRom`, as a board with a ROMFS partition runs it (MicroPython >= 1.25; both
+  - mpy: the `.mpy` files of `tempnode build --board host` on a filesystem, as `tempnode
+    deploy` installs them and as the stock builds of every board here run them (none has a
+    ROMFS partition: MicroPython 1.25 release notes); the bytecode is copied into the heap.
+  - romfs: the same files packed by mpremote's own ROMFS builder and mounted with
+    `vfs.VfsRom`, as a build with a ROMFS partition runs them (MicroPython >= 1.25; both
     interpreters have it): the importer references bytecode and string constants in the image
-    instead of copying them (py/persistentcode.c, `mp_reader_try_read_rom`); only the
-    runtime's objects for the code (functions, classes, module dicts, qstr pool entries) take
-    heap. The unix port has no memory-mapped flash, so the image is read into a buffer
-    allocated first, and the cap is the figure plus the image's size (the GC's tables for the
-    image's blocks, about 1.2% of it on 64-bit and 2.4% on 32-bit, still count against the
-    firmware).
-  - mpy: the same `.mpy` files on a normal filesystem, whose bytecode is copied into the heap.
+    instead of copying them (py/persistentcode.c, `mp_reader_try_read_rom`); the runtime's
+    objects for the code still take heap (functions, classes, module dicts, and the qstr
+    pool, into which every identifier's text is copied: 455 qstrs, 9.2 KB, of the link's
+    20 KB on i386, `micropython.qstr_info()`). The unix port has no memory-mapped flash, so the
+    image is read into a buffer allocated first, and the cap is the figure plus the image's
+    size (the GC's tables for the image's blocks, about 1.2% of it on 64-bit and 2.3% on
+    32-bit, still count against the firmware).
 
     python bench/upload_cost.py [--hours 24] [--naive 240] [--quick]
 
 Last line: RESULT handshakes_per_reading=<x> bytes_ratio_naive_over_ours=<y>
-min_heap_kb=<i386 romfs> min_heap_kb_64=<x86_64 romfs> tls_c_heap_kb=<mbedTLS peak, i386>
-min_heap_kb_mpy_in_ram=<i386 mpy>
+min_heap_kb=<i386 link mpy> min_heap_kb_64=<x86_64 link mpy> tls_c_heap_kb=<mbedTLS, i386>
+min_heap_kb_romfs=<i386 link romfs> firmware_heap_kb=<i386 firmware mpy>
+firmware_heap_kb_romfs=<i386 firmware romfs>
 """
 
 import argparse
@@ -77,10 +84,20 @@ ROMFS_MOUNT = (
     "vfs.mount(vfs.VfsRom(i),'/rom');sys.path[:0]=['/rom'];del f;"
 )
 HEAP_LAYOUTS = {  # layout: (title, where the firmware package is imported from)
-    "romfs": ("code in ROMFS (production)", "/rom/tempnode/__init__.mpy"),
-    "mpy": ("code as .mpy in a filesystem", "tempnode/__init__.mpy"),
+    "mpy": (".mpy in a filesystem", "tempnode/__init__.mpy"),
+    "romfs": ("ROMFS image", "/rom/tempnode/__init__.mpy"),
 }
-HEAP_INTERPRETERS = ("i386", "x86_64")  # the board's word size first, then the peer
+# (interpreter, modules, layout): the board's word size first, then the 64-bit peer. "link":
+# the modules an upload session needs (cloud link, spool, clock); "firmware": every module the
+# field logger has loaded when it uploads.
+HEAP_RUNS = (
+    ("i386", "link", "mpy"),
+    ("i386", "link", "romfs"),
+    ("i386", "firmware", "mpy"),
+    ("i386", "firmware", "romfs"),
+    ("x86_64", "link", "mpy"),
+    ("x86_64", "link", "romfs"),
+)
 # glibc's mtrace (libc_malloc_debug.so.0, preloaded) starts when the program calls mtrace();
 # the library exports it only as the versioned mtrace@GLIBC_2.0, which dlsym does not find,
 # so it is looked up with dlvsym and called through `ffi`.
@@ -299,19 +316,18 @@ class Bench:
         result.update(wire=proxy.up + proxy.down, connections=proxy.connections)
         return result
 
-    def min_heap_kb(self, interpreter, layout, step_kb):
+    def min_heap_kb(self, interpreter, modules, layout, step_kb):
         folder = self.device(self.cloud.base_url)
         device_id = folder.name
+        args = ["heap"] if modules == "link" else ["heap", "firmware"]
 
         def succeeds(kb):
             self.fresh_credential(folder, device_id)
-            return self.run_device(
-                folder, ["heap"], heap_kb=kb, layout=layout, interpreter=interpreter
-            )
+            return self.run_device(folder, args, kb, layout, interpreter)
 
         low, high = HEAP_RANGE_KB
         best = succeeds(high)
-        what = f"the heap run ({interpreter}, {layout})"
+        what = f"the heap run ({interpreter}, {modules}, {layout})"
         if best is None:
             raise SystemExit(f"{what} fails even with {high} KB")
         if not best["code_file"].endswith(HEAP_LAYOUTS[layout][1]):
@@ -367,11 +383,7 @@ def main():
         try:
             ours = bench.on_the_wire(["day", str(hours)])
             naive = bench.on_the_wire(["naive", str(naive_n)])
-            heaps = {
-                (interpreter, layout): bench.min_heap_kb(interpreter, layout, step_kb)
-                for interpreter in HEAP_INTERPRETERS
-                for layout in HEAP_LAYOUTS
-            }
+            heaps = {run: bench.min_heap_kb(*run, step_kb) for run in HEAP_RUNS}
             tls_kb = bench.tls_c_heap_bytes() / 1024
             id_token_bytes = len(bench.id_token)
         finally:
@@ -396,22 +408,25 @@ def main():
         f"carries a {id_token_bytes}-byte id_token; smallest -X heapsize in steps of {step_kb} KB"
     )
     print(
-        f"{'interpreter':<12} {'layout':<30} {'min heap':>9} {'code':>8} {'link':>7} "
-        f"{'batch':>7} {'at start':>9} {'session':>8}"
+        f"{'interpreter':<11} {'modules':<9} {'code':<20} {'min heap':>9} {'code':>8} "
+        f"{'link':>7} {'batch':>7} {'at start':>9} {'session':>8}"
     )
-    for (interpreter, layout), (heap_kb, heap) in heaps.items():
+    for (interpreter, modules, layout), (heap_kb, heap) in heaps.items():
         kb = {k: heap[f"{k}_bytes"] / 1024 for k in ("code", "link", "batch", "resting")}
         print(
-            f"{interpreter:<12} {HEAP_LAYOUTS[layout][0]:<30} {heap_kb:>6} KB "
+            f"{interpreter:<11} {modules:<9} {HEAP_LAYOUTS[layout][0]:<20} {heap_kb:>6} KB "
             f"{kb['code']:>5.1f} KB {kb['link']:>4.1f} KB {kb['batch']:>4.1f} KB "
             f"{kb['resting']:>6.1f} KB {heap_kb - kb['resting']:>5.1f} KB"
         )
     print(
-        "code: the runtime's objects for the imported modules (and their bytecode from .mpy); "
-        "link: the CloudLink with its TLS context; batch: the first 50 reading dicts; "
-        "at start: all that is live when the first request begins (interpreter, code, link, "
-        "spool, batch); session: the rest of the smallest heap (TLS socket, requests, replies, "
-        "parsing, fragmentation)"
+        "link: the modules an upload session needs (cloud link, spool, clock); firmware: every "
+        "module the field logger has loaded when it uploads. .mpy in a filesystem is what "
+        "`tempnode deploy` installs and the stock ESP32, RP2 and ESP8266 builds run (they have "
+        "no ROMFS partition); a ROMFS image needs a build with one. Columns: code, the "
+        "runtime's objects for the modules (and their bytecode from .mpy); link, the CloudLink "
+        "with its TLS context; batch, the first 50 reading dicts; at start, all that is live "
+        "when the first request begins; session, the rest of the smallest heap (TLS socket, "
+        "requests, replies, parsing, fragmentation)"
     )
     print(
         f"mbedTLS's own peak on the C heap (i386, Debian's mbedTLS build): {tls_kb:.1f} KB, "
@@ -420,8 +435,11 @@ def main():
     print(
         f"RESULT handshakes_per_reading={handshakes_per_reading:.4f} "
         f"bytes_ratio_naive_over_ours={bytes_ratio:.1f} "
-        f"min_heap_kb={heaps['i386', 'romfs'][0]} min_heap_kb_64={heaps['x86_64', 'romfs'][0]} "
-        f"tls_c_heap_kb={tls_kb:.0f} min_heap_kb_mpy_in_ram={heaps['i386', 'mpy'][0]}"
+        f"min_heap_kb={heaps['i386', 'link', 'mpy'][0]} "
+        f"min_heap_kb_64={heaps['x86_64', 'link', 'mpy'][0]} tls_c_heap_kb={tls_kb:.0f} "
+        f"min_heap_kb_romfs={heaps['i386', 'link', 'romfs'][0]} "
+        f"firmware_heap_kb={heaps['i386', 'firmware', 'mpy'][0]} "
+        f"firmware_heap_kb_romfs={heaps['i386', 'firmware', 'romfs'][0]}"
     )
 
 

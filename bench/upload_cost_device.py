@@ -8,6 +8,8 @@
 #   naive N      N readings, each posted alone on a fresh HTTPS connection, then closed
 #   heap         one upload session of 60 readings (batches of 50 and 10) with a renewal, the
 #                readings taken from a spool (`tempnode.spool`), as the logger does
+#   heap firmware  the same, with every module the field logger has loaded when it uploads
+#                (all but `device_flow` and `repl`, imported only to provision or at the REPL)
 # and prints one line "BENCH <json>" with its counts (and, for heap, what is live after each
 # step: the code, the link, the first batch, i.e. what is live when the first request starts;
 # and the file the firmware package came from).
@@ -24,8 +26,22 @@ from tempnode.clock import Clock  # noqa: E402
 from tempnode.cloud_link import CloudLink  # noqa: E402
 from tempnode.spool import Spool  # noqa: E402
 
+FIELD_MODULES = (  # and what they import: config, ds18x20, onewire_bus, onewire_search
+    "tempnode.app",
+    "tempnode.board",
+    "tempnode.boot_state",
+    "tempnode.logger",
+    "tempnode.safe_mode",
+    "tempnode.sensors",
+    "tempnode.status_led",
+    "tempnode.wifi",
+)
+if (os.getenv("BENCH") or "").endswith(" firmware"):
+    for name in FIELD_MODULES:
+        __import__(name)
+
 gc.collect()
-# The heap the link's modules take: their bytecode too when loaded from .mpy files, only the
+# The heap the modules take: their bytecode too when loaded from .mpy files, only the
 # runtime's objects for them when imported from a ROMFS image.
 CODE_BYTES = gc.mem_alloc() - _BEFORE_IMPORTS
 
