@@ -31,9 +31,14 @@ DEFAULT_TIMEOUT = 60
 DEFAULT_INTERPRETERS = "x86_64,i386,armhf"
 
 
-def micropython_binary(name="x86_64"):
-    """The path of interpreter `name` (see `tests/interpreters.py`), installed by `make venv`."""
-    interpreter = INTERPRETERS[name]
+# The interpreter of the end-to-end tests (link, cloud, host board): `--e2e-micropython`.
+_e2e_interpreter = "x86_64"
+
+
+def micropython_binary(name=None):
+    """The path of interpreter `name` (see `tests/interpreters.py`), installed by `make venv`;
+    by default the end-to-end tests' one."""
+    interpreter = INTERPRETERS[name or _e2e_interpreter]
     if not interpreter.installed():
         pytest.fail(f"no {interpreter.path}: run `make venv`")
     return str(interpreter.path)
@@ -115,8 +120,18 @@ def pytest_addoption(parser):
         "files or in a ROMFS image (default source)",
     )
 
+    parser.addoption(
+        "--e2e-micropython",
+        default="x86_64",
+        choices=tuple(INTERPRETERS),
+        help="the interpreter of the end-to-end tests that start `micropython` themselves "
+        "(default x86_64)",
+    )
+
 
 def pytest_configure(config):
+    global _e2e_interpreter
+    _e2e_interpreter = config.getoption("--e2e-micropython")
     config.tempnode_firmware = Firmware(config.getoption("--firmware"))
 
 
