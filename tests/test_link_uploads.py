@@ -32,8 +32,10 @@ def test_dialects_with_lifetimes_renew_ahead_and_are_never_refused(dev_cloud, tm
     assert api_rejections(device) == []
     renewals = run.summary["renewals"]
     print(f"{profile}: {renewals} renewals in {LIFETIMES} token lifetimes")
-    # Renewal at 65-75 % of each 2 s lifetime, checked every 0.5 s: every third round.
-    assert LIFETIMES <= renewals <= ROUNDS // 3 + 1, renewals
+    # Renewal at 65-75 % of each 2 s lifetime less the 1 s margin for servers that round `exp`
+    # down (and the request's travel): about every 0.7 s, checked every 0.5 s: every second
+    # round. A 1-hour token loses 1 s of its 3600 to the margin.
+    assert LIFETIMES <= renewals <= ROUNDS // 2 + 1, renewals
     assert run.summary["handshakes"] == 1  # one session: keep-alive across all renewals
 
 

@@ -10,7 +10,9 @@
 - The littlefs is mounted at `/` and is the current directory; the host's filesystem is
   mounted read-only at `/host` (the board's own modules are imported from there, and
   `TEMPNODE_SCENARIO` is rewritten to point there). `sys.path` is
-  `['', '/lib', '/host<boards/host>', '.frozen']`.
+  `['', '/lib', '/host<boards/host>', '.frozen']`, with `/host<TEMPNODE_HARDWARE_MPY>` (the
+  same modules as `.mpy`, `host_tools.sim.compiled_hardware`) before the source folder when
+  that variable is set.
 - `boot.py` and `main.py` run like MicroPython's pyexec: in `__main__`'s namespace, an
   exception is printed and the boot goes on; when `main.py` ends, the REPL follows (no `-i`
   needed; with `-i` a reset that ends the boot lands in the REPL instead of exiting).
@@ -30,6 +32,8 @@ _BLOCK_SIZE = 4096
 _HOST_MOUNT = "/host"
 _HOST_PATH_VARIABLES = ("TEMPNODE_SCENARIO",)  # files read after boot, by path
 _MODULES = sys.path[0]  # this script's folder, made absolute by the port
+# The same modules compiled to .mpy (host_tools.sim): loaded without parsing them in the heap.
+_COMPILED = os.getenv("TEMPNODE_HARDWARE_MPY")
 
 
 def _absolute(path):
@@ -67,7 +71,8 @@ def _mount(flash):
     vfs.mount(fs, "/")
     vfs.mount(vfs.VfsPosix(), _HOST_MOUNT, readonly=True)
     os.chdir("/")
-    sys.path[:] = ["", "/lib", _HOST_MOUNT + _MODULES, ".frozen"]
+    compiled = [_HOST_MOUNT + _absolute(_COMPILED)] if _COMPILED else []
+    sys.path[:] = ["", "/lib"] + compiled + [_HOST_MOUNT + _MODULES, ".frozen"]
 
 
 def _run(script):

@@ -154,7 +154,7 @@ class socket(io.IOBase):
 
 
 def _poll(sock, events):
-    import select
+    import uselect as select
 
     poller = select.poll()
     poller.register(sock, events)

@@ -51,7 +51,7 @@ class Parts:
         self._spool = None
         self._link = None
         self._wifi = None
-        self.logger = None
+        self.loop = None
 
     def configure(self):
         """Load and check config.json and secrets.json; ConfigError lists every problem."""
@@ -84,7 +84,35 @@ class Parts:
             from tempnode.cloud_link import CloudLink
 
             self._link = CloudLink(self.config, self.secrets, self.clock, ".")
+            self._link.restore(self.boot_state.link)  # its backoffs from before a reset
         return self._link
+
+    # The link is made at the first upload session (inside its error handling: a heap too
+    # small for it then costs uploads, never sampling); before that these answer for it.
+    def link_state(self):
+        """The link's backoffs to keep across a reset (as they were, if it was not used)."""
+        return self.boot_state.link if self._link is None else self._link.saved_state()
+
+    def last_reply_ms(self):
+        """When the cloud last answered anything this boot, or None."""
+        return None if self._link is None else self._link.last_reply_ms()
+
+    def needs_provisioning(self):
+        return None if self._link is None else self._link.needs_provisioning()
+
+    def link_failing(self):
+        return self._link is not None and self._link.last_error is not None
+
+    def link_failed(self, error):
+        if self._link is not None:
+            self._link.failed(error)
+
+    def close_link(self):
+        if self._link is not None:
+            self._link.close()
+
+    def wifi_failing(self):
+        return self._wifi is not None and self._wifi.failing()
 
     @property
     def wifi(self):
@@ -120,8 +148,7 @@ class Parts:
         machine.deepsleep(max(ms, 0))
 
     def close(self):
-        if self._link is not None:
-            self._link.close()
+        self.close_link()
         if self._wifi is not None:
             self._wifi.close()
 
@@ -189,7 +216,7 @@ def main():
 
 def run():
     """Start the logger (from main.py, or by hand at the REPL)."""
-    from tempnode.logger import Logger
+    from tempnode.main_loop import MainLoop
 
     parts = assemble()
     try:
@@ -199,12 +226,12 @@ def run():
         return
     if parts.boot_state.rtc_set:
         parts.clock.set_wall_time(read_rtc(), "rtc")
-    logger = Logger(parts)
+    loop = MainLoop(parts)
     parts.start_watchdog()
     try:
         if parts.config["deep_sleep"]["enabled"]:
-            logger.wake_cycle()
-        logger.run()
+            loop.wake_cycle()
+        loop.run()
     except KeyboardInterrupt:
         log("stopped (Ctrl-C); tempnode.status() shows the state, tempnode.run() restarts")
         # A started watchdog cannot be stopped on these ports (boards-and-micropython.md).
@@ -222,14 +249,9 @@ def run():
 
 def _report_crash(error):
     """The traceback, scrubbed of secrets like every console line, then the reset notice."""
-    import io
-    import sys
+    from tempnode.redact import print_exception
 
-    from tempnode.redact import scrub
-
-    trace = io.StringIO()
-    sys.print_exception(error, trace)  # pyright: ignore[reportArgumentType]
-    print(scrub(trace.getvalue()))  # pyright: ignore[reportAttributeAccessIssue]
+    print_exception(error)
     log("the logger failed; resetting the board (the readings are kept in the spool)")
 
 

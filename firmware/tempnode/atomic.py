@@ -13,10 +13,14 @@ _TMP_SUFFIX = ".tmp"
 
 
 def write_bytes(path, data):
+    _write(path, "wb", lambda f: f.write(data))
+
+
+def _write(path, mode, fill):
     tmp = path + _TMP_SUFFIX
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        with open(tmp, mode) as f:
+            fill(f)
     except OSError:
         remove_quietly(tmp)
         raise
@@ -33,7 +37,9 @@ def read_bytes(path):
 
 
 def write_json(path, obj):
-    write_bytes(path, json.dumps(obj).encode())
+    # Encoded straight into the file: no copy of the text (a credential with its tokens is a
+    # few KB) is ever held whole.
+    _write(path, "w", lambda f: json.dump(obj, f))
 
 
 def read_json(path):

@@ -15,6 +15,9 @@ The file is a JSON object, written by the device and by the host tools (`tempnod
   confidential client.
 - `access_token` (str or null; required for kind `access_token`): the current access token.
 - `expires_in` (int or null): its lifetime in seconds as the cloud said at receipt.
+- `issued_at` (int or null): Unix seconds when it was asked for, if the device knew the time;
+  with `expires_in` it gives the token's age after deep sleep or a reset
+  (`tempnode.tokens`).
 - `refreshing` (bool, default false): true from just before a refresh request is sent until
   its result is stored. After a reboot the outcome is unknown, so the same refresh token is
   presented again at once.
@@ -30,10 +33,8 @@ refresh token by the new one together with the new access token: the old refresh
 on flash until the new one is there, and the new access token is not handed out until that
 write has succeeded (`unsaved`). The file is rewritten only when something in it changes.
 
-The access token's age is measured on the monotonic clock from its receipt
-(`received_ms`, this boot only). A token read from flash after a reboot has an unknown age: it
-is used until the cloud rejects it. Every secret read is registered with `tempnode.redact`, and
-`repr()` of a store shows no secret.
+Every secret read is registered with `tempnode.redact`, and `repr()` of a store shows no
+secret.
 """
 
 from tempnode import atomic, redact
@@ -51,7 +52,6 @@ class CredentialStore:
         self.path = path
         self.data = {}
         self.problem = None  # why the file cannot be used, or None
-        self.received_ms = None  # monotonic ms when the access token arrived (this boot)
         self.unsaved = False  # `data` holds a renewal that is not on flash yet
         self.load()
 
@@ -75,10 +75,7 @@ class CredentialStore:
             redact.secret(data.get(name))
         self.data = data
         self.unsaved = False
-        changed = self.credential() != before
-        if changed:
-            self.received_ms = None
-        return changed
+        return self.credential() != before
 
     def credential(self):
         """The renewable part of the credential (kind and its fields), for comparisons."""
@@ -101,29 +98,28 @@ class CredentialStore:
         if not self.data.get("refreshing"):
             self._write(_updated(self.data, refreshing=True))
 
-    def store_renewal(self, access_token, expires_in, refresh_token, now_ms):
+    def store_renewal(self, access_token, expires_in, refresh_token, issued_at=None):
         """Keep a token reply: new access token (and new refresh token, if any), durably."""
         data = _updated(
             self.data,
             access_token=redact.secret(access_token),
             expires_in=expires_in,
+            issued_at=issued_at,
             refreshing=False,
             needs_provisioning=None,
         )
         if refresh_token:
             data["refresh_token"] = redact.secret(refresh_token)
         self.data = data
-        self.received_ms = now_ms
         self.unsaved = True
         self.save()
 
-    def store_provisioned(self, kind, fields, now_ms):
+    def store_provisioned(self, kind, fields):
         """Replace the whole credential (device flow or `tempnode provision`)."""
         for name in _SECRET_FIELDS:
             redact.secret(fields.get(name))
         self.data = _updated(fields, kind=kind)
         self.problem = _check(self.data, self.path)
-        self.received_ms = now_ms if fields.get("access_token") else None
         self.unsaved = True
         self.save()
 

@@ -9,15 +9,17 @@
 
 The device asks the cloud for a code (§3.1-3.2), prints the verification URL and the user
 code on the console, and polls the token endpoint (§3.4) while a person approves the code in a
-browser. `authorization_pending` keeps polling; `slow_down` adds 5 s to the interval for good
-(§3.5); `access_denied` and `expired_token` end the flow; a timeout or a 5xx backs the polling
-off (§3.5 recommends it) with the one backoff policy. `blink()` (if given) is called about
-once a second while waiting, e.g. to flash the status LED.
+browser. What each reply means is `tempnode.outcomes`' (endpoint "device"): `pending` keeps
+polling; `slow_down` adds 5 s to the interval for good (§3.5); a refusal (`access_denied`,
+`expired_token`, ...) ends the flow; a timeout or a 5xx backs the polling off (§3.5 recommends
+it) with the one backoff policy; any other failure, at the start or in a poll, is raised with
+its outcome for the cloud link to back off. `blink()` (if given) is called about once a second
+while waiting, e.g. to flash the status LED.
 """
 
 from micropython import const
 
-from tempnode import redact
+from tempnode import outcomes, redact
 from tempnode.backoff import Backoff
 from tempnode.http import HttpError
 from tempnode.redact import LinkError
@@ -28,6 +30,14 @@ _DEFAULT_INTERVAL_S = const(5)  # RFC 8628 §3.2
 _SLOW_DOWN_MS = const(5000)  # RFC 8628 §3.5
 _POLL_BACKOFF_CAP_MS = const(60000)
 _BLINK_EVERY_MS = const(1000)
+_GRANT_FIELDS = (
+    "device_code",
+    "user_code",
+    "verification_uri",
+    "verification_uri_complete",
+    "expires_in",
+    "interval",
+)
 
 
 class DeviceFlow:
@@ -39,7 +49,7 @@ class DeviceFlow:
             raise LinkError(
                 "this cloud has no device flow: provision the device from the host "
                 "(tempnode provision)",
-                False,
+                outcomes.CONFIG,
             )
         self.session = session
         self.profile = profile
@@ -63,13 +73,17 @@ class DeviceFlow:
             [("scope", scope)],
             self.client,
             deadline_ms,
+            _GRANT_FIELDS,
         )
+        outcome = outcomes.classify(self.profile, outcomes.DEVICE, reply)
         grant = reply.json()
-        if reply.status != 200 or not isinstance(grant, dict) or "device_code" not in grant:
-            raise LinkError("the cloud refused to start the device flow (HTTP %d)" % reply.status)
+        if outcome == outcomes.OK and not _usable_grant(grant):
+            outcome = outcomes.GARBAGE
+        if outcome != outcomes.OK:
+            raise outcomes.failure(outcome, "device flow start", reply)
         now = self.clock.monotonic_ms()
-        self._interval_ms = int(grant.get("interval") or _DEFAULT_INTERVAL_S) * 1000
-        self.expires_at = now + int(grant["expires_in"]) * 1000
+        self._interval_ms = _seconds_or(grant.get("interval"), _DEFAULT_INTERVAL_S) * 1000
+        self.expires_at = now + _seconds_or(grant["expires_in"], 0) * 1000
         self.next_poll_ms = now + self._interval_ms
         self._pairs = [
             ("grant_type", _GRANT),
@@ -91,10 +105,13 @@ class DeviceFlow:
 
     def poll(self, deadline_ms):
         """One poll (§3.4): the token reply once approved, None while pending; `LinkError`
-        when the flow has ended (denied, expired)."""
+        when the flow has ended (denied, expired) or the cloud refuses the poll."""
         clock = self.clock
         if self.expired():
-            raise LinkError("the code expired before anyone approved it: start again", False)
+            raise LinkError(
+                "the code expired before anyone approved it: start again",
+                outcomes.CREDENTIAL_REFUSED,
+            )
         try:
             reply = post_token_request(
                 self.session,
@@ -104,31 +121,46 @@ class DeviceFlow:
                 self._pairs,
                 self.client,
                 min(deadline_ms, self.expires_at),
+                tuple(key for key in self.profile["reply"] if key),
             )
         except HttpError as e:
-            if not e.transient:
+            if not e.transient or e.kind == "deadline":
                 raise
             self.next_poll_ms = clock.monotonic_ms() + self._backoff.failed(clock.monotonic_ms())
             return None
-        body = reply.json()
-        body = body if isinstance(body, dict) else {}
-        if reply.status == 200:
+        outcome = outcomes.classify(self.profile, outcomes.DEVICE, reply)
+        if outcome == outcomes.OK:
             redact.log("device flow approved")
-            return body
-        error = body.get("error")
-        if reply.status == 429 or reply.status >= 500:
-            wait = self._backoff.failed(clock.monotonic_ms(), reply.retry_after_ms())
+            return reply.json() or {}
+        if outcome in (outcomes.TRANSIENT, outcomes.GARBAGE):
+            wait = self._backoff.failed(clock.monotonic_ms(), None, reply.retry_after_ms())
             self.next_poll_ms = clock.monotonic_ms() + wait
             return None
-        if error == "slow_down":
+        if outcome == outcomes.SLOW_DOWN:
             self._interval_ms += _SLOW_DOWN_MS  # for good (§3.5)
-        elif error != "authorization_pending":
-            raise LinkError("the device flow ended: %s" % (error or reply.status), False)
+        elif outcome != outcomes.PENDING:
+            raise outcomes.failure(outcome, "the device flow ended", reply)
         backoff = self._backoff
         backoff.succeeded()
         backoff.base_ms = backoff.floor_ms = self._interval_ms
         self.next_poll_ms = clock.monotonic_ms() + self._interval_ms
         return None
+
+
+def _usable_grant(grant):
+    if not isinstance(grant, dict):
+        return False
+    for key in ("device_code", "user_code", "verification_uri"):
+        if not isinstance(grant.get(key), str):
+            return False
+    return _seconds_or(grant.get("expires_in"), 0) > 0
+
+
+def _seconds_or(value, default):
+    try:
+        return max(0, int(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
 
 
 def run(session, profile, cloud, secrets, clock, deadline_ms, blink=None):
@@ -139,7 +171,7 @@ def run(session, profile, cloud, secrets, clock, deadline_ms, blink=None):
         end = min(deadline_ms, flow.expires_at)
         _wait(clock, min(flow.next_poll_ms, end) - clock.monotonic_ms(), blink)
         if clock.monotonic_ms() >= deadline_ms and not flow.expired():
-            raise LinkError("gave up waiting for the device flow's approval", False)
+            raise LinkError("gave up waiting for the device flow's approval", outcomes.DEADLINE)
         body = flow.poll(deadline_ms)
         if body is not None:
             return body

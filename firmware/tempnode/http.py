@@ -1,8 +1,8 @@
-"""The one HTTP/1.1 client: verified TLS, a deadline per request, capped responses, keep-alive.
+"""The one HTTP/1.1 client: verified TLS, a hard deadline per request, bounded memory, keep-alive.
 
     session = Session("https://cloud.example:8443", clock, ca_der=der)
-    reply = session.request("POST", "/oauth/token", body, deadline_ms, headers)
-    reply.status, reply.header("retry-after"), reply.body, reply.json()
+    reply = session.request("POST", "/oauth/token", body, deadline_ms, headers, fields=names)
+    reply.status, reply.header("retry-after"), reply.json()   # json(): the picked fields
     session.close()
 
 TLS. `tls.SSLContext(PROTOCOL_TLS_CLIENT)` with `verify_mode = CERT_REQUIRED` (set explicitly:
@@ -13,10 +13,24 @@ name the host. A failed verification raises ValueError in MicroPython; it is rep
 verification off; plain HTTP is used only for an `http://` URL, which the caller allows only
 when the configuration says so explicitly.
 
-Deadlines. `deadline_ms` is an instant on `clock.monotonic_ms()`. Every blocking step (connect,
-handshake, each write and each read) runs with the socket timeout min(_STEP_TIMEOUT_MS, time
-left), so a stalled server costs at most one step timeout and never more than the deadline.
-DNS is resolved once per session: `getaddrinfo` blocks without a timeout on every port.
+Deadlines. `deadline_ms` is an instant on `clock.monotonic_ms()` that no request outlives by
+more than one poll wake-up and one buffer's worth of work (a few ms; README, "Design notes").
+A socket timeout cannot promise that: it bounds each system call, and one `readinto` makes as
+many calls as a dripping server needs (a reply at 1 byte/s kept a blocking read going for
+minutes). So after the TCP connect (one call, given the time left) the socket is non-blocking:
+every read and write takes what is there, and waits in `select.poll` for at most the time left
+(and at most `_STEP_TIMEOUT_MS` without a byte, an inactivity limit). The TLS handshake runs
+inside the first write (`do_handshake_on_connect=False`), under the same rule. DNS is resolved
+once per session: `getaddrinfo` blocks without a timeout on every port.
+
+Memory. One buffer of `_BUFFER` bytes per session carries the request out (headers and body in
+records of that size) and the reply in; the reply is parsed inside it: status line, the headers
+in `_KEPT_HEADERS` (a longer line of another header is skipped, not stored), and the body,
+whatever its framing (Content-Length, chunked, until close), streams through it into a sink
+that keeps only what the caller asked for: the `fields` of a JSON object (`json_fields`, into
+one preallocated arena), or the raw bytes `into` a caller's buffer. A reply therefore costs the
+same heap whether it is 20 bytes or 20 MB; what the server sends past `_REPLY_MAX` bytes of
+body (framing included) or past the caller's buffer is an `HttpError` "too_large".
 
 Keep-alive. The connection stays open after a response unless the server answers HTTP/1.0,
 says `Connection: close`, or ends the body by closing. A request sent on a reused connection
@@ -24,15 +38,11 @@ that gets no byte back (the server closed it while idle) is sent once more on a 
 is safe for every request the firmware makes (ingest is idempotent by seq; a refresh whose reply
 was lost must be retried promptly with the same token anyway, clouds-and-tokens.md).
 
-Responses. Status, the headers in `_KEPT_HEADERS` (looked up by lower-case name) and the body,
-delimited by Content-Length, chunked coding or the end of the connection. A body bigger than
-`body_max` is an `HttpError` of kind "too_large", never a MemoryError. Lines are read with a
-length cap, so garbage without line ends cannot exhaust the heap. The `Date` header of every
-response sets the wall clock while no better source (NTP) has.
-
+The `Date` header of every response sets the wall clock while no better source (NTP) has.
 Sockets are closed on every error path and by `close()` (an unclosed TLS socket on the Pico W
 leaks 32-38 KB of mbedTLS buffers). `connections` and `requests` count TLS handshakes (one per
-connection) and requests, for tests and benchmarks.
+connection) and requests, for tests and benchmarks; `last_reply_ms` is when a complete reply
+last arrived (what "the cloud answered" means for the logger's silence reboot).
 """
 
 # pyright: reportOptionalMemberAccess=false
@@ -41,27 +51,29 @@ connection) and requests, for tests and benchmarks.
 
 import binascii
 import io
-import json
+import select
 import socket
 
 import tls
 from micropython import const
 
+from tempnode import outcomes
+from tempnode.json_fields import FieldPicker
 from tempnode.redact import LinkError
 
-_STEP_TIMEOUT_MS = const(10000)
-_LINE_MAX = const(1024)
-_LINE_PIECE = const(128)  # most status and header lines fit
+_STEP_TIMEOUT_MS = const(10000)  # no byte for this long: the server has stalled
+_BUFFER = const(1024)  # the longest status or kept header line, and the send record size
 _HEADERS_MAX = const(64)
-_CHUNK_SIZE_LINE_MAX = const(64)
-_READ_SIZE = const(1024)
-BODY_MAX = const(16384)
-_SEND_BUFFER = const(1024)
+_REPLY_MAX = const(262144)  # body bytes a reply may have (framing included); then "too_large"
+VALUE_MAX = const(3072)  # JSON text of the wanted fields of one reply, in all
 _DATE_TOLERANCE_S = const(2)
 _ETIMEDOUT = const(110)
+_EAGAIN = const(11)
+_EINPROGRESS = const(115)
 _IPPROTO_TCP = const(6)  # not exported by every port's socket module
 _TCP_NODELAY = const(1)
-_EAGAIN = const(11)
+_LF = const(10)
+ERROR_FIELDS = ("error", "error_description", "err")  # what every error reply may say
 
 _KEPT_HEADERS = (
     "content-length",
@@ -71,16 +83,18 @@ _KEPT_HEADERS = (
     "date",
     "retry-after",
     "www-authenticate",
+    "location",
 )
 _MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
 _HEX_DIGITS = b"0123456789ABCDEF"
 
 
 class HttpError(LinkError):
-    """No complete response. `kind`: dns, connect, tls, timeout, closed, protocol, too_large."""
+    """No complete response. `kind`: dns, connect, tls, timeout, closed, protocol, too_large, or
+    deadline (the deadline had passed before anything was sent: nobody failed)."""
 
     def __init__(self, kind, detail):
-        super().__init__("%s: %s" % (kind, detail), kind != "tls")
+        super().__init__("%s: %s" % (kind, detail), outcomes.of_error_kind(kind))
         self.kind = kind
 
 
@@ -89,21 +103,24 @@ class _StaleConnection(Exception):
 
 
 class Response:
-    def __init__(self, status, headers, body):
+    """`status`, the kept headers, and the body as the request asked for it: `json()` is the
+    dict of picked fields (None when the body was not a JSON object), `body` the bytes received
+    `into` the caller's buffer (a memoryview), `size` the body's length in bytes."""
+
+    def __init__(self, status, headers, fields=None, body=None, size=0):
         self.status = status
-        self.body = body
         self._headers = headers
+        self.fields = fields
+        self.body = body
+        self.size = size
 
     def header(self, name):
         """The header's value (str) or None; `name` in lower case, one of `_KEPT_HEADERS`."""
         return self._headers.get(name)
 
     def json(self):
-        """The body as JSON, or None when it is not JSON."""
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
+        """The picked fields of a JSON object body (a dict), or None."""
+        return self.fields
 
     def retry_after_ms(self):
         """Retry-After (RFC 9110 §10.2.3: seconds or an HTTP-date) in ms, or None."""
@@ -134,23 +151,34 @@ class Session:
         self._address = None
         self._raw = None
         self._stream = None
-        self._send_buffer = bytearray(_SEND_BUFFER)
+        self._poller = None
+        self._buffer = bytearray(_BUFFER)
+        self._start = 0  # unread reply bytes are `_buffer[_start:_end]`
+        self._end = 0
+        self._received = 0  # bytes of the current reply so far
+        self._picker = FieldPicker(bytearray(VALUE_MAX))
+        self.step_timeout_ms = _STEP_TIMEOUT_MS
         self.connections = 0
         self.requests = 0
+        self.last_reply_ms = None  # when the server last answered anything (any status)
 
-    def request(self, method, path, body, deadline_ms, headers=None, body_max=BODY_MAX):
+    def request(self, method, path, body, deadline_ms, headers=None, fields=(), into=None):
         """Send one request and return its `Response`; raise `HttpError` on any failure.
 
         `body` is bytes-like, a str (sent as UTF-8), None, or a streamed body: an object with
         `write_to(stream)` and `len()` (its size in bytes, see `measure`), written straight to
-        the connection so that no copy of a big body is ever held in memory."""
+        the connection so that no copy of a big body is ever held in memory. The reply's body
+        is parsed for the top-level JSON `fields` named (plus `ERROR_FIELDS`), or, with
+        `into` (a writable buffer), copied there as raw bytes."""
+        if deadline_ms <= self.clock.monotonic_ms():
+            raise HttpError("deadline", "no time left for a request")
         try:
             if self._stream is not None:
                 try:
-                    return self._exchange(method, path, body, headers, deadline_ms, body_max)
+                    return self._exchange(method, path, body, headers, deadline_ms, fields, into)
                 except _StaleConnection:
                     self._disconnect()
-            return self._exchange(method, path, body, headers, deadline_ms, body_max)
+            return self._exchange(method, path, body, headers, deadline_ms, fields, into)
         except BaseException:
             self._disconnect()
             raise
@@ -169,8 +197,10 @@ class Session:
                     pass
         self._stream = None
         self._raw = None
+        self._poller = None
+        self._start = self._end = 0
 
-    def _exchange(self, method, path, body, headers, deadline_ms, body_max):
+    def _exchange(self, method, path, body, headers, deadline_ms, fields, into):
         reused = self._stream is not None
         if not reused:
             self._connect(deadline_ms)
@@ -199,8 +229,9 @@ class Session:
             if reused and e.kind == "closed":
                 raise _StaleConnection()
             raise
-        reply, keep_open = self._read_response(method, reused, deadline_ms, body_max)
-        if not keep_open:
+        reply, keep_open = self._read_response(method, reused, deadline_ms, fields, into)
+        self.last_reply_ms = self.clock.monotonic_ms()
+        if not keep_open or self._start != self._end:  # bytes past the reply: not HTTP/1.1
             self._disconnect()
         self._hint_clock(reply.header("date"))
         return reply
@@ -224,165 +255,247 @@ class Session:
             self._raw.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
         except OSError:
             pass  # a port that cannot set it still works, only slower
-        self._set_timeout(deadline_ms)
+        left = deadline_ms - self.clock.monotonic_ms()
+        if left <= 0:
+            raise HttpError("deadline", "no time left to connect")
+        self._raw.settimeout(min(left, self.step_timeout_ms) / 1000)
         try:
             self._raw.connect(self._address[-1])
         except OSError as e:
             where = "%s:%d: %s" % (self.host, self.port, _describe(e))
             raise HttpError(_timeout_or(e, "connect"), where)
+        self._raw.setblocking(False)
         if self._context is not None:
             try:
-                self._stream = self._context.wrap_socket(self._raw, server_hostname=self.host)
+                self._stream = self._context.wrap_socket(
+                    self._raw, server_hostname=self.host, do_handshake_on_connect=False
+                )
             except OSError as e:
-                detail = "handshake with %s failed (%s)" % (self.host, _describe(e))
-                raise HttpError(_timeout_or(e, "tls"), detail)
-            except ValueError as e:  # mbedTLS reports a failed certificate check this way
-                detail = "certificate of %s not accepted: %s" % (self.host, _first_line(e))
+                detail = "TLS setup for %s failed (%s)" % (self.host, _describe(e))
                 raise HttpError("tls", detail)
+        self._poller = select.poll()
+        self._poller.register(self._stream, select.POLLIN)
+        self._handshaking = self._context is not None  # until the first reply byte arrives
         self.connections += 1
 
-    def _set_timeout(self, deadline_ms):
+    def _wait(self, events, deadline_ms, what):
+        """Wait until the stream is ready for `events`, or raise "timeout"."""
         left = deadline_ms - self.clock.monotonic_ms()
         if left <= 0:
-            raise HttpError("timeout", "deadline passed")
-        self._raw.settimeout(min(left, _STEP_TIMEOUT_MS) / 1000)
+            raise HttpError("timeout", "the request's deadline passed while %s" % what)
+        step = min(left, self.step_timeout_ms)
+        self._poller.modify(self._stream, events)
+        if not self._poller.poll(step):
+            if step < left:
+                raise HttpError("timeout", "no byte for %.1f s while %s" % (step / 1000, what))
+            if deadline_ms - self.clock.monotonic_ms() <= 0:
+                raise HttpError("timeout", "the request's deadline passed while %s" % what)
 
     def _write(self, data, deadline_ms):
         view = memoryview(data)
         sent = 0
         while sent < len(view):
-            self._set_timeout(deadline_ms)
             try:
                 n = self._stream.write(view[sent:])
             except OSError as e:
-                raise HttpError(_timeout_or(e, "closed"), "sending: " + _describe(e))
+                if not _would_block(e):
+                    raise self._failure(e, "sending")
+                n = None
+            except ValueError as e:  # mbedTLS's certificate check, during the handshake
+                raise HttpError(
+                    "tls", "certificate of %s not accepted: %s" % (self.host, _first_line(e))
+                )
+            if n is None:
+                self._wait(select.POLLOUT, deadline_ms, "sending")
+                continue
             if not n:
-                raise HttpError("timeout", "sending: the server is not reading")
+                raise HttpError("closed", "sending: the connection is closed")
             sent += n
 
-    def _readline(self, deadline_ms, limit=_LINE_MAX):
-        """One line with its line end; a line longer than `limit` comes back cut, without."""
-        line = b""
-        while len(line) < limit:
-            # The stream's readline(n) allocates n bytes before it reads one (py/stream.c,
-            # vstr_init): a header line would cost `limit` bytes of heap. Read it in pieces.
-            want = min(limit - len(line), _LINE_PIECE)
-            self._set_timeout(deadline_ms)
-            try:
-                piece = self._stream.readline(want)  # pyright: ignore[reportCallIssue]
-            except OSError as e:
-                raise HttpError(_timeout_or(e, "closed"), "reading: " + _describe(e))
-            line = piece if not line else line + piece
-            if piece.endswith(b"\n"):
-                return line
-            if len(piece) < want:
-                raise HttpError("closed", "the reply ended in the middle of a line")
-        return line
+    def _failure(self, error, what):
+        """The HttpError for an OSError while `what`: mbedTLS reports its own errors as
+        negative codes (e.g. -29184, an invalid record: the server does not speak TLS), which
+        before the first reply byte mean the handshake failed."""
+        if self._handshaking and _errno(error) > 0x1000:
+            detail = "handshake with %s failed (%s)" % (self.host, _describe(error))
+            return HttpError("tls", detail)
+        return HttpError(_timeout_or(error, "closed"), "%s: %s" % (what, _describe(error)))
 
-    def _read_response(self, method, reused, deadline_ms, body_max):
-        try:
-            line = self._readline(deadline_ms)
-        except HttpError as e:
-            if reused and e.kind == "closed":
-                raise _StaleConnection()
-            raise
-        status, http10 = _parse_status(line)
+    def _fill(self, deadline_ms):
+        """Read more of the reply into the buffer; False at the end of the connection."""
+        buffer = self._buffer
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif self._end == _BUFFER:
+            if not self._start:
+                raise HttpError("protocol", "a line of the reply is over %d bytes" % _BUFFER)
+            kept = self._end - self._start
+            buffer[:kept] = memoryview(buffer)[self._start : self._end]
+            self._start, self._end = 0, kept
+        while True:
+            try:
+                n = self._stream.readinto(memoryview(buffer)[self._end :])
+            except OSError as e:
+                if not _would_block(e):
+                    raise self._failure(e, "reading")
+                n = None
+            except ValueError as e:  # a TLS alert or certificate failure during the handshake
+                raise HttpError("tls", "TLS with %s failed: %s" % (self.host, _first_line(e)))
+            if n is None:
+                self._wait(select.POLLIN, deadline_ms, "waiting for the reply")
+                continue
+            if n:
+                self._handshaking = False
+            self._end += n
+            self._received += n
+            return n > 0
+
+    def _line(self, deadline_ms, reused=False):
+        """The next line (through its LF) as (start, end) in the buffer; consumed."""
+        scanned = self._start
+        while True:
+            lf = self._buffer.find(b"\n", scanned, self._end)
+            if lf >= 0:
+                start = self._start
+                self._start = lf + 1
+                return start, lf + 1
+            scanned = self._end - self._start  # what `_fill` may move to the front
+            if not self._fill(deadline_ms):
+                if not self._received:
+                    if reused:
+                        raise _StaleConnection()
+                    raise HttpError("closed", "the server closed the connection without a reply")
+                raise HttpError("closed", "the reply ended in the middle of a line")
+            scanned += self._start
+
+    def _skip_line(self, deadline_ms):
+        """Drop the rest of an over-long line (a header the client does not keep)."""
+        while True:
+            lf = self._buffer.find(b"\n", self._start, self._end)
+            if lf >= 0:
+                self._start = lf + 1
+                return
+            self._start = self._end
+            if not self._fill(deadline_ms):
+                raise HttpError("closed", "the reply ended in the middle of a line")
+
+    def _read_response(self, method, reused, deadline_ms, fields, into):
+        self._received = 0
+        status, http10 = self._status_line(deadline_ms, reused)
         headers = self._read_headers(deadline_ms)
         while status < 200:  # 1xx interim responses (RFC 9110 §15.2) are skipped
-            status, http10 = _parse_status(self._readline(deadline_ms))
+            status, http10 = self._status_line(deadline_ms, False)
             headers = self._read_headers(deadline_ms)
         connection = headers.get("connection", "").lower()
         keep_open = not http10 and "close" not in connection
-        if method == "HEAD" or status in (204, 304):
-            return Response(status, headers, b""), keep_open
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = self._read_chunked(deadline_ms, body_max)
-        elif "content-length" in headers:
-            body = self._read_sized(headers["content-length"], deadline_ms, body_max)
-        else:
-            body = self._read_until_close(deadline_ms, body_max)
-            keep_open = False
-        return Response(status, headers, body), keep_open
+        sink = _Sink(self._picker, fields, into)
+        if method != "HEAD" and status not in (204, 304):
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                self._read_chunked(sink, deadline_ms)
+            elif "content-length" in headers:
+                self._read_sized(sink, headers["content-length"], deadline_ms)
+            else:
+                self._read_until_close(sink, deadline_ms)
+                keep_open = False
+        return sink.response(status, headers), keep_open
+
+    def _status_line(self, deadline_ms, reused):
+        try:
+            a, b = self._line(deadline_ms, reused)
+        except HttpError as e:
+            if e.kind != "protocol":
+                raise
+            if self._buffer.startswith(b"HTTP/1."):
+                raise HttpError("protocol", "the status line is over %d bytes" % _BUFFER)
+            raise HttpError("protocol", "the reply is not HTTP")
+        return _parse_status(bytes(memoryview(self._buffer)[a:b]))
 
     def _read_headers(self, deadline_ms):
         headers = {}
+        buffer = self._buffer
         for _ in range(_HEADERS_MAX):
-            line = self._readline(deadline_ms)
-            if line in (b"\r\n", b"\n"):
+            try:
+                a, b = self._line(deadline_ms)
+            except HttpError as e:
+                if e.kind != "protocol":
+                    raise
+                if self._kept_header_at(self._start):
+                    raise HttpError("protocol", "a header line is over %d bytes" % _BUFFER)
+                self._skip_line(deadline_ms)
+                continue
+            if b - a <= 2 and buffer[a] in (13, _LF):
                 return headers
-            if not line.endswith(b"\n"):
-                raise HttpError("protocol", "a header line is over %d bytes" % _LINE_MAX)
-            name, colon, value = line.partition(b":")
-            if not colon:
+            colon = buffer.find(b":", a, b)
+            if colon < 0:
                 raise HttpError("protocol", "a header line has no colon")
-            name = name.strip().lower().decode()
+            name = bytes(memoryview(buffer)[a:colon]).strip().lower().decode()
             if name in _KEPT_HEADERS:
-                headers[name] = value.strip().decode()
+                headers[name] = bytes(memoryview(buffer)[colon + 1 : b]).strip().decode()
         raise HttpError("protocol", "more than %d header lines" % _HEADERS_MAX)
 
-    def _read_sized(self, length_text, deadline_ms, body_max):
+    def _kept_header_at(self, start):
+        colon = self._buffer.find(b":", start, self._end)
+        if colon < 0:
+            return False
+        name = bytes(memoryview(self._buffer)[start:colon]).strip().lower().decode()
+        return name in _KEPT_HEADERS
+
+    def _pass_body(self, sink, length, deadline_ms):
+        """Hand `length` body bytes to `sink` as they arrive."""
+        while length:
+            if self._start == self._end and not self._fill(deadline_ms):
+                raise HttpError("closed", "the reply ended %d bytes before its end" % length)
+            take = min(length, self._end - self._start)
+            sink.feed(self._buffer, self._start, self._start + take)
+            self._start += take
+            length -= take
+
+    def _read_sized(self, sink, length_text, deadline_ms):
         try:
             length = int(length_text)
         except ValueError:
             raise HttpError("protocol", "Content-Length is not a number")
-        if length < 0 or length > body_max:
-            raise HttpError("too_large", "reply body of %d bytes, over %d" % (length, body_max))
-        body = bytearray(length)
-        self._read_into(memoryview(body), deadline_ms)
-        return body
+        if length < 0 or length > _REPLY_MAX:
+            raise HttpError("too_large", "reply body of %d bytes, over %d" % (length, _REPLY_MAX))
+        self._pass_body(sink, length, deadline_ms)
 
-    def _read_into(self, view, deadline_ms):
-        got = 0
-        while got < len(view):
-            self._set_timeout(deadline_ms)
-            try:
-                n = self._stream.readinto(view[got:])
-            except OSError as e:
-                raise HttpError(_timeout_or(e, "closed"), "reading the body: " + _describe(e))
-            if not n:
-                raise HttpError("closed", "the reply ended after %d bytes of body" % got)
-            got += n
-
-    def _read_chunked(self, deadline_ms, body_max):
-        parts = []
-        total = 0
+    def _read_chunked(self, sink, deadline_ms):
+        # RFC 9112 §7.1: size line (hex, extensions after ";"), data, CRLF; a 0 size ends it,
+        # then trailer lines up to an empty one. The cap counts what arrives, framing included.
+        received = 0
         while True:
-            line = self._readline(deadline_ms, _CHUNK_SIZE_LINE_MAX)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                size = -1
-            if size < 0 or not line.endswith(b"\n"):
+            a, b = self._line(deadline_ms)
+            received += b - a
+            size = _chunk_size(memoryview(self._buffer)[a:b])
+            if size < 0:
                 raise HttpError("protocol", "a chunk size line is not hexadecimal")
+            received += size + 2
+            if received > _REPLY_MAX:
+                raise HttpError("too_large", "chunked reply body over %d bytes" % _REPLY_MAX)
             if size == 0:
                 break
-            total += size
-            if total > body_max:
-                raise HttpError("too_large", "chunked reply body over %d bytes" % body_max)
-            chunk = bytearray(size)
-            self._read_into(memoryview(chunk), deadline_ms)
-            parts.append(chunk)
-            if self._readline(deadline_ms) not in (b"\r\n", b"\n"):
+            self._pass_body(sink, size, deadline_ms)
+            a, b = self._line(deadline_ms)
+            if b - a > 2:
                 raise HttpError("protocol", "chunk data longer than its size")
-        while self._readline(deadline_ms) not in (b"\r\n", b"\n"):
-            pass  # trailer fields (RFC 9112 §7.1.2) are not used
-        return b"".join(parts)
+        while True:  # trailer fields (RFC 9112 §7.1.2) are not used
+            a, b = self._line(deadline_ms)
+            received += b - a
+            if b - a <= 2:
+                return
+            if received > _REPLY_MAX:
+                raise HttpError("too_large", "chunked reply body over %d bytes" % _REPLY_MAX)
 
-    def _read_until_close(self, deadline_ms, body_max):
-        parts = []
-        total = 0
+    def _read_until_close(self, sink, deadline_ms):
+        received = 0
         while True:
-            self._set_timeout(deadline_ms)
-            try:
-                data = self._stream.read(_READ_SIZE)
-            except OSError as e:
-                raise HttpError(_timeout_or(e, "closed"), "reading the body: " + _describe(e))
-            if not data:
-                return b"".join(parts)
-            total += len(data)
-            if total > body_max:
-                raise HttpError("too_large", "reply body over %d bytes" % body_max)
-            parts.append(data)
+            if self._start == self._end and not self._fill(deadline_ms):
+                return
+            received += self._end - self._start
+            if received > _REPLY_MAX:
+                raise HttpError("too_large", "reply body over %d bytes" % _REPLY_MAX)
+            sink.feed(self._buffer, self._start, self._end)
+            self._start = self._end
 
     def _hint_clock(self, date):
         # NTP outranks a Date header; a Date header corrects an RTC that drifted in deep sleep.
@@ -394,10 +507,37 @@ class Session:
             self.clock.set_wall_time(unix_s, "http-date")
 
 
+class _Sink:
+    """Where a reply's body goes: the field picker, a caller's buffer, or nowhere."""
+
+    def __init__(self, picker, fields, into):
+        self.picker = picker
+        self.into = into
+        self.size = 0
+        if into is None:
+            picker.start(fields + ERROR_FIELDS if fields else ERROR_FIELDS)
+
+    def feed(self, buf, start, end):
+        n = end - start
+        if self.into is not None:
+            if self.size + n > len(self.into):
+                raise HttpError("too_large", "reply body over %d bytes" % len(self.into))
+            self.into[self.size : self.size + n] = memoryview(buf)[start:end]
+        else:
+            self.picker.feed(buf, start, end)
+        self.size += n
+
+    def response(self, status, headers):
+        if self.into is not None:
+            return Response(status, headers, None, memoryview(self.into)[: self.size], self.size)
+        fields = self.picker.fields() if self.size else None
+        return Response(status, headers, fields, None, self.size)
+
+
 class _BodyStream(io.IOBase):
     """A stream that counts what is written to it and, given a session, sends it in records of
-    `_SEND_BUFFER` bytes (json.dump writes a few bytes at a time; each write would otherwise
-    be a TLS record of its own)."""
+    `_BUFFER` bytes through the session's buffer (json.dump writes a few bytes at a time; each
+    write would otherwise be a TLS record of its own)."""
 
     def __init__(self, session=None, deadline_ms=0):
         self.session = session
@@ -410,22 +550,20 @@ class _BodyStream(io.IOBase):
         self.size += len(view)
         if self.session is None:
             return len(view)
-        buffer = self.session._send_buffer
+        buffer = self.session._buffer
         done = 0
         while done < len(view):
-            take = min(len(view) - done, _SEND_BUFFER - self._used)
+            take = min(len(view) - done, _BUFFER - self._used)
             buffer[self._used : self._used + take] = view[done : done + take]
             self._used += take
             done += take
-            if self._used == _SEND_BUFFER:
+            if self._used == _BUFFER:
                 self.flush()
         return len(view)
 
     def flush(self):
         if self._used and self.session is not None:
-            self.session._write(
-                memoryview(self.session._send_buffer)[: self._used], self.deadline_ms
-            )
+            self.session._write(memoryview(self.session._buffer)[: self._used], self.deadline_ms)
         self._used = 0
 
 
@@ -487,7 +625,7 @@ def _tls_context(ca_der, insecure_tls):
         context.verify_mode = tls.CERT_NONE  # pyright: ignore[reportAttributeAccessIssue]
         return context
     if not ca_der:
-        raise LinkError("no CA certificate: TLS needs cloud.ca (a DER file)", False)
+        raise LinkError("no CA certificate: TLS needs cloud.ca (a DER file)", outcomes.CONFIG)
     context.verify_mode = tls.CERT_REQUIRED  # pyright: ignore[reportAttributeAccessIssue]
     context.load_verify_locations(ca_der)
     return context
@@ -497,8 +635,6 @@ def _parse_status(line):
     # "HTTP/1.1 200 OK": anything else is not an HTTP/1.x reply.
     if not line.startswith(b"HTTP/1.") or len(line) < 12 or line[8] != 32:
         raise HttpError("protocol", "the reply is not HTTP")
-    if not line.endswith(b"\n"):
-        raise HttpError("protocol", "the status line is over %d bytes" % _LINE_MAX)
     try:
         status = int(line[9:12])
     except ValueError:
@@ -534,8 +670,37 @@ def days_from_civil(year, month, day):
     return era * 146097 + day_of_era - 719468
 
 
+def _chunk_size(line):
+    """The size of a chunk size line ("1a;ext=x\r\n"), or -1 when it is not one; a size over
+    `_REPLY_MAX` stops there (the caller refuses it)."""
+    size = -1
+    for byte in line:
+        if 48 <= byte <= 57:
+            digit = byte - 48
+        elif 97 <= byte | 32 <= 102:
+            digit = (byte | 32) - 87
+        elif byte in (59, 13, _LF, 32, 9):  # ";", CR, LF, white space end the number
+            break
+        else:
+            return -1
+        size = max(size, 0) * 16 + digit
+        if size > _REPLY_MAX:
+            break
+    return size
+
+
+def _errno(error):
+    # mbedTLS on the 1.25 unix port reports a socket timeout as OSError(-110).
+    code = error.args[0] if error.args and isinstance(error.args[0], int) else 0
+    return -code if code < 0 else code
+
+
+def _would_block(error):
+    return _errno(error) in (_EAGAIN, _EINPROGRESS)
+
+
 def _timeout_or(error, kind):
-    return "timeout" if error.errno in (_ETIMEDOUT, _EAGAIN) else kind
+    return "timeout" if _errno(error) in (_ETIMEDOUT, _EAGAIN) else kind
 
 
 def _describe(error):

@@ -18,6 +18,9 @@ A profile is selected by `config.json` `cloud.profile`. Its fields:
   None for any) is compared with the body's `error` and the `WWW-Authenticate` error
   parameter; `text` (or None) must occur in the body's `error_description`, lower-cased.
   403 `insufficient_scope` is in no rule: renewing cannot fix a configuration error.
+- `refused`: rules in the same form for a token endpoint's reply that refuses the credential
+  for good (the device then needs provisioning). Only an explicit error in a JSON body can
+  match (`tempnode.outcomes`): a proxy's 401 page or a redirect never refuses a credential.
 - `device_flow`: the RFC 8628 device authorization endpoint and scope, or None.
 - `ingest_path`, `ingest_body` ("json" or "particle_event": the form
   `name=tempnode/readings&data=<batch JSON>&private=true`), `ack`: "stored" when the cloud
@@ -40,6 +43,17 @@ _OAUTH2_GRANTS = {
 }
 _OAUTH2_REPLY = ("access_token", "refresh_token", "expires_in")
 _BEARER_REJECTED = ((401, None, None), (0, "invalid_token", None), (0, "expired_token", None))
+# RFC 6749 §5.2: the errors that are final for the credential presented (`invalid_request` is
+# not among them: it says the request was malformed, which a later request may not be).
+_OAUTH2_REFUSED = (
+    (0, "invalid_grant", None),
+    (0, "invalid_client", None),
+    (0, "unauthorized_client", None),
+    (0, "unsupported_grant_type", None),
+    (0, "invalid_scope", None),
+    (0, "access_denied", None),
+    (0, "expired_token", None),
+)
 
 PROFILES = {
     "oauth2": {
@@ -48,6 +62,7 @@ PROFILES = {
         "grants": _OAUTH2_GRANTS,
         "reply": _OAUTH2_REPLY,
         "expired": _BEARER_REJECTED,
+        "refused": _OAUTH2_REFUSED,
         "device_flow": ("/oauth/device_authorization", "readings"),
         "ingest_path": "/api/v1/readings",
         "ingest_body": "json",
@@ -59,6 +74,7 @@ PROFILES = {
         "grants": _OAUTH2_GRANTS,
         "reply": _OAUTH2_REPLY,
         "expired": _BEARER_REJECTED,
+        "refused": _OAUTH2_REFUSED,
         "device_flow": None,
         "ingest_path": "/v1/devices/events",
         "ingest_body": "particle_event",
@@ -72,6 +88,7 @@ PROFILES = {
         # The seed's OAuth library answered an expired token on an API call with 400
         # invalid_grant (clouds-and-tokens.md); later versions send 401 invalid_token.
         "expired": ((400, "invalid_grant", "access token"),) + _BEARER_REJECTED,
+        "refused": _OAUTH2_REFUSED,
         "device_flow": None,
         "ingest_path": "/v1/devices/events",
         "ingest_body": "particle_event",
@@ -92,6 +109,7 @@ PROFILES = {
         },
         "reply": _OAUTH2_REPLY,
         "expired": ((401, None, None),),
+        "refused": _OAUTH2_REFUSED,
         "device_flow": None,
         "ingest_path": "/{org}/{app}/readings",
         "ingest_body": "json",
@@ -112,6 +130,8 @@ PROFILES = {
         },
         "reply": ("token", "refreshToken", None),
         "expired": ((401, None, None),),
+        # Speckle's token endpoint says why in a free-text `err` (clouds-and-tokens.md).
+        "refused": ((400, None, None), (401, None, None), (403, None, None)),
         "device_flow": None,
         "ingest_path": "/api/tempnode/readings",
         "ingest_body": "json",
@@ -139,12 +159,17 @@ def expand_path(template, cloud):
 def rejects_token(profile, reply):
     """True when `reply` (an http.Response to a resource call) says the access token is
     expired or otherwise not accepted, by the profile's rules."""
-    body = reply.json() if 400 <= reply.status < 500 else None
+    return 400 <= reply.status < 500 and matches(profile["expired"], reply)
+
+
+def matches(rules, reply):
+    """True when `reply` matches one of `rules` (the `expired` / `refused` form above)."""
+    body = reply.json()
     if not isinstance(body, dict):
         body = {}
     challenge = reply.header("www-authenticate") or ""
     description = str(body.get("error_description", "")).lower()
-    for status, error, text in profile["expired"]:
+    for status, error, text in rules:
         if status and status != reply.status:
             continue
         if error and body.get("error") != error and ('error="%s"' % error) not in challenge:

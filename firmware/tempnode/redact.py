@@ -43,15 +43,30 @@ def log(message):
     print("tempnode: " + scrub(message))
 
 
+def print_exception(error):
+    """An exception's traceback on the console, scrubbed of secrets like every console line."""
+    import io
+    import sys
+
+    trace = io.StringIO()
+    sys.print_exception(error, trace)  # pyright: ignore[reportArgumentType]
+    print(scrub(trace.getvalue()))  # pyright: ignore[reportAttributeAccessIssue]
+
+
 class LinkError(Exception):
     """A cloud-link step failed; the message is one line, scrubbed of secrets.
 
-    `transient` is True when trying again later may work (network, 5xx, 429), False when the
-    configuration or the credential must change first; `retry_after_ms` is the wait the cloud
-    asked for (Retry-After), if it did.
+    `outcome` says what kind of failure it was (`tempnode.outcomes`: "transient", "refused",
+    "credential_refused", ...), which decides how long the link waits before trying again;
+    `transient` is True when trying again soon may work; `retry_after_ms` is the wait the
+    cloud asked for (Retry-After), if it did.
     """
 
-    def __init__(self, message, transient=True, retry_after_ms=None):
+    def __init__(self, message, outcome="transient", retry_after_ms=None):
         super().__init__(scrub(message))
-        self.transient = transient
+        self.outcome = outcome
         self.retry_after_ms = retry_after_ms
+
+    @property
+    def transient(self):
+        return self.outcome in ("transient", "garbage", "deadline", "deferred")

@@ -31,7 +31,7 @@ def state():
     except ConfigError as e:
         facts["config_error"] = str(e)
         return facts
-    logger = parts.logger
+    loop = parts.loop
     facts["wifi"] = {
         "ssid": parts.wifi.ssid,
         "rssi": parts.wifi.rssi() if parts.wifi.ssid else None,
@@ -39,12 +39,12 @@ def state():
     }
     facts["spool"] = {"waiting": parts.spool.depth(), "dropped": parts.spool.dropped()}
     facts["sampling"] = {
-        "samples_this_boot": logger.samples if logger else 0,
-        "late_samples": logger.late_samples if logger else 0,  # a whole interval late
+        "samples_this_boot": loop.samples if loop else 0,
+        "late_samples": loop.late_samples if loop else 0,  # a whole interval late
     }
     facts["uploads"] = {
-        "readings_this_boot": logger.uploaded if logger else 0,
-        "last_s_ago": (clock.monotonic_ms() - logger.last_upload_ms) // 1000 if logger else None,
+        "readings_this_boot": loop.uploaded if loop else 0,
+        "last_s_ago": (clock.monotonic_ms() - loop.last_upload_ms) // 1000 if loop else None,
     }
     facts["cloud"] = parts.link.status()
     return facts

@@ -3,6 +3,13 @@
 Two ways in, like ESPHome's safe mode: the board's button held while it boots, or several
 quick reboots in a row (the logger crashing or being reset soon after each boot). The count
 is cleared once the logger has run for `STABLE_AFTER_MS`.
+
+What counts as a quick reboot: every boot but a deep-sleep wake, a boot with the button held
+and a boot after a reset the logger made on purpose (`BootState.planned_reset`: the cloud gave
+no answer for `reboot_after_no_upload_s`). So a crash, a watchdog reset or a reset by hand
+within a minute of boot counts; what the cloud does never does (nothing it sends can crash
+the logger, and the reset it can cause is a planned one). Power cuts do not count where the
+state is in RTC memory, which a power-on clears.
 """
 
 from micropython import const
@@ -36,6 +43,10 @@ def enter_reason(board, boot_state):
         return "the safe-mode button was held at boot"
     if woke_from_deep_sleep():
         return None  # a battery logger's schedule, not a crash
+    if boot_state.planned_reset:
+        boot_state.planned_reset = False  # the logger reset the board on purpose
+        boot_state.save()
+        return None
     boot_state.quick_reboots += 1
     reason = None
     if boot_state.quick_reboots >= QUICK_REBOOT_LIMIT:

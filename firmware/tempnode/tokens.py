@@ -3,54 +3,59 @@
     tokens = TokenManager(profile, cloud, secrets, store, clock)
     token = tokens.token(session, deadline_ms)    # a usable access token (renewed first if due)
     tokens.rejected(session, token, deadline_ms)  # a resource call said it expired: renew once
+    tokens.recover(session, deadline_ms)          # while needs-provisioning: is it over?
 
-Proactive renewal. A token reply's lifetime (`expires_in`) is measured on the monotonic clock
-from the moment the reply arrived; the token is renewed once `renew_fraction` of it has passed,
-minus a random jitter of up to `_JITTER_PERCENT` % of the lifetime, so a fleet does not renew
-in step and the margin is always smaller than the lifetime (no renewal storm). No wall time is
-involved: a wrong RTC cannot cause or prevent a renewal. A token whose age is unknown (read
-from flash after a reboot, or a cloud that gives no lifetime, like Speckle) is used until the
-cloud rejects it.
+Proactive renewal. A token's lifetime (`expires_in`) is counted on the monotonic clock from
+the moment its request was sent (the server issued it later, so the count errs early), less
+`_ROUNDING_MS` (servers that round `exp` down to the second) and the request's own travel
+time; the token is renewed once `renew_fraction` of that has passed, minus a random jitter of
+up to `_JITTER_PERCENT` % of it, so a fleet does not renew in step and the margin is always
+smaller than the lifetime (no renewal storm). A wrong RTC cannot cause or prevent a renewal.
+When the wall time is known, the token's issue time is stored with it (`issued_at`), so its
+age survives deep sleep and a reset; after a power cut (time unknown) a stored token is used
+until the cloud rejects it, as is one from a cloud that gives no lifetime (Speckle).
+
+An early renewal that fails for any reason but a refusal leaves the current token in use until
+it really expires: the next early try follows the backoff policy, uploads go on meanwhile.
 
 Reactive renewal. `rejected()` is called when a resource reply matches the profile's
-"expired" rules (`profiles.rejects_token`); it renews unless another call already did; the
-caller then retries its request once.
+"expired" rules; it renews unless another call already did; the caller retries once.
 
-A refresh. `credential.json` records `refreshing` before the request is sent. When the
-outcome is unknown (timeout, reset, no reply) the same refresh token is presented again at
-once, up to `_TRIES` times: a cloud with a rotation grace window then returns the same new
-pair (clouds-and-tokens.md, "Rotation and the lost reply"); after a reboot the marker makes
-the device do this first. A reply is stored on flash (`store_renewal`) before its access
-token is handed out.
+A refresh. `credential.json` records `refreshing` before the request is sent, and the request
+is sent only once the memory its reply needs has been found: the reply's body streams through
+the HTTP session's preallocated buffers, and a block for each new token, as long as the one it
+replaces and a margin, is allocated and let go just before sending (the single loop allocates
+nothing else that large in between, and the collector hands those blocks to the new tokens),
+so a rotated refresh token is not lost to a MemoryError on its way in. When the outcome is
+unknown (a timeout or reset after sending, an unreadable success) the same refresh token is
+presented once more at once: a cloud with a rotation grace window then returns the same new
+pair (clouds-and-tokens.md, "Rotation and the lost reply"); after that the link backs off, and
+after a reboot the marker makes the device present the same token first. A reply is stored on
+flash (`store_renewal`) before its access token is handed out.
 
-Refusals. `invalid_grant` and the other RFC 6749 §5.2 errors are final for that credential:
-the file is re-read first (another boot or the host tools may have stored a newer credential)
-and the request tried once more if it changed; otherwise the device enters needs-provisioning:
-it says so on the console, keeps its readings, and calls the token endpoint again only at a
-slow, capped rate (`_DEAD_*`) in case the refusal was the cloud's mistake, while watching
-`credential.json` for a new credential from the host tools or the device flow.
-
-Transient failures (5xx, 429, `temporarily_unavailable`, `server_error`, DNS, repeated
-timeouts) back off with `tempnode.backoff` (full jitter, Retry-After honoured, capped).
+Refusals. Only an explicit refusal (`tempnode.outcomes`: the profile's `refused` rules, RFC
+6749 §5.2) ends in needs-provisioning: the file is re-read first (another boot or the host
+tools may have stored a newer credential) and the request tried once more if it changed;
+otherwise the device says so on the console, keeps its readings, and from then on `recover()`
+looks for a new credential in `credential.json` and presents the refused one again only at the
+slow rate of the backoff policy, in case the refusal was the cloud's mistake. A 3xx, a 5xx, a
+timeout or garbage never refuses a credential: they are the link's to back off.
 """
 
-import json
 import random
 
 from micropython import const
 
-from tempnode import redact
+from tempnode import outcomes, redact
 from tempnode.backoff import Backoff
 from tempnode.http import HttpError, basic_auth, urlencode
 from tempnode.profiles import expand_path
 
-_TRIES = const(3)
 _JITTER_PERCENT = const(10)
-_RETRY_BASE_MS = const(2000)
-_RETRY_CAP_MS = const(600000)  # 10 min
-_DEAD_FLOOR_MS = const(900000)  # 15 min between attempts with a refused credential, at least
-_DEAD_CAP_MS = const(21600000)  # 6 h, at most
-_TRANSIENT_ERRORS = ("temporarily_unavailable", "server_error")
+_ROUNDING_MS = const(1000)  # `exp` rounded down to the second (RFC 7519 NumericDate)
+_TOKEN_MARGIN = const(256)  # a new token may be this much longer than the one it replaces
+_NOTHING_SENT = ("dns", "connect", "tls", "deadline")
+_TOKENS = ("access_token", "refresh_token")
 _WHAT = {
     "refresh_token": "the stored refresh token",
     "client_credentials": "the stored client credentials",
@@ -68,22 +73,30 @@ class TokenManager:
         self.renew_fraction = renew_fraction
         self.renewals = 0
         self._renew_at_ms = None
+        self._expires_at_ms = None
         self._refused = None  # the access token the cloud last rejected
-        self._retry = Backoff(_RETRY_BASE_MS, _RETRY_CAP_MS)
-        self._dead = Backoff(_DEAD_FLOOR_MS, _DEAD_CAP_MS, _DEAD_FLOOR_MS)
-        if store.needs_provisioning():
-            self._dead.failed(clock.monotonic_ms())
+        self._early = Backoff.by_outcome()  # early renewals that failed
+        self.dead = Backoff.by_outcome()  # presenting a refused credential again
+        if store.needs_provisioning():  # refused before this boot: no attempt at once
+            self.dead.failed(clock.monotonic_ms(), outcomes.CREDENTIAL_REFUSED)
 
     def token(self, session, deadline_ms):
         """A usable access token; renews first when one is due, missing or in doubt."""
         store = self.store
         if store.unsaved:
             store.save()
-        if store.needs_provisioning():
-            self._recover(session, deadline_ms)
+        reason = store.needs_provisioning()
+        if reason:
+            raise redact.LinkError("needs provisioning: %s" % reason, outcomes.CREDENTIAL_REFUSED)
+        self._schedule_stored()
         token = store.access_token()
-        if token is None or token == self._refused or store.data.get("refreshing") or self._due():
+        now = self.clock.monotonic_ms()
+        if token is None or token == self._refused or store.data.get("refreshing"):
             self._refresh(session, deadline_ms)
+        elif self._expires_at_ms is not None and now >= self._expires_at_ms:
+            self._refresh(session, deadline_ms)
+        elif self._renew_at_ms is not None and now >= self._renew_at_ms:
+            self._renew_early(session, deadline_ms)
         return store.access_token()
 
     def rejected(self, session, token, deadline_ms):
@@ -91,15 +104,91 @@ class TokenManager:
         if token != self.store.access_token():
             return
         self._refused = token
-        self._renew_at_ms = None
+        self._renew_at_ms = self._expires_at_ms = None
         self._refresh(session, deadline_ms)
 
     def renew(self, session, deadline_ms):
-        """Renew now (unless the credential is known to be refused: see `token`)."""
+        """Renew now, whatever the schedule (unless the credential is known to be refused)."""
         reason = self.store.needs_provisioning()
         if reason:
-            raise redact.LinkError("needs provisioning: %s" % reason, False)
+            raise redact.LinkError("needs provisioning: %s" % reason, outcomes.CREDENTIAL_REFUSED)
         self._refresh(session, deadline_ms)
+
+    def recover(self, session, deadline_ms):
+        """While the credential is refused: True once it works again, because a new one is in
+        `credential.json` or the cloud accepts the refused one at its slow retry."""
+        store = self.store
+        if store.load() and not store.needs_provisioning():
+            redact.log("new credential found in %s" % store.path)
+            self.dead.succeeded()
+            self._renew_at_ms = self._expires_at_ms = None
+            return True
+        if store.problem or self.dead.wait_ms(self.clock.monotonic_ms()):
+            return False
+        if self.profile["grants"].get(store.kind()) is None:
+            return False  # nothing the device could present
+        try:
+            self._refresh(session, deadline_ms)
+        except redact.LinkError as e:
+            if e.outcome == outcomes.CREDENTIAL_REFUSED:
+                return False
+            raise
+        redact.log("the cloud accepts %s again" % _what(store.kind()))
+        return True
+
+    def adopt(self, body, sent_ms=None):
+        """Make a provisioning token reply (device flow) the stored credential."""
+        parsed = self._parse(body)
+        if parsed is None:
+            raise redact.LinkError(
+                "the device flow's token reply holds no access token", outcomes.GARBAGE
+            )
+        access, refresh, lifetime = parsed
+        now = self.clock.monotonic_ms()
+        sent_ms = now if sent_ms is None else sent_ms
+        kind = "refresh_token" if refresh else "access_token"
+        fields = {"refresh_token": refresh, "access_token": access, "expires_in": lifetime}
+        fields["issued_at"] = self.clock.to_wall(sent_ms)
+        self.store.store_provisioned(kind, fields)
+        self._early.succeeded()
+        self.dead.succeeded()
+        self._schedule(lifetime, sent_ms, now - sent_ms, "credential stored")
+
+    def status(self):
+        """Token state for `tempnode.status()`: no secret, only facts and times."""
+        now = self.clock.monotonic_ms()
+        store = self.store
+        state = "none"
+        if store.access_token() is not None:
+            state = "valid" if self._expires_at_ms is not None else "age unknown"
+        renew_in = None if self._renew_at_ms is None else _seconds(self._renew_at_ms - now)
+        return {
+            "credential": store.kind(),
+            "access_token": state,
+            "renewal_in_s": renew_in,
+            "renewals": self.renewals,
+            "refresh_pending": bool(store.data.get("refreshing")),
+            "needs_provisioning": store.needs_provisioning(),
+            "retry_in_s": _seconds(max(self._early.wait_ms(now), self.dead.wait_ms(now))),
+        }
+
+    # -- renewals
+
+    def _renew_early(self, session, deadline_ms):
+        now = self.clock.monotonic_ms()
+        if self._early.wait_ms(now):
+            return
+        try:
+            self._refresh(session, deadline_ms)
+        except redact.LinkError as e:
+            if e.outcome in (outcomes.CREDENTIAL_REFUSED, outcomes.DEADLINE):
+                raise
+            wait = self._early.failed(self.clock.monotonic_ms(), e.outcome, e.retry_after_ms)
+            left = _seconds(self._expires_at_ms - self.clock.monotonic_ms())
+            redact.log(
+                "early token renewal failed (%s); the current token stays in use for %d s, "
+                "next try in %d s" % (e, left, _seconds(wait))
+            )
 
     def _refresh(self, session, deadline_ms):
         store = self.store
@@ -109,71 +198,62 @@ class TokenManager:
                 "the cloud rejected %s, which cannot be renewed on the device with "
                 "this cloud" % _what(store.kind())
             )
-        wait = self._retry.wait_ms(self.clock.monotonic_ms())
-        if wait:
-            raise redact.LinkError("token renewal: next try in %d s" % _seconds(wait))
         store.begin_refresh()
         reread = False
-        for attempt in range(1, _TRIES + 1):
+        for attempt in range(2):
+            sent_ms = self.clock.monotonic_ms()
+            self._reserve_reply_memory()
             try:
                 reply = self._send(session, grant, deadline_ms)
             except HttpError as e:
-                # Unknown outcome: present the same token again at once (a grace window
-                # returns the same new pair); DNS failures and TLS refusals sent nothing.
-                if e.transient and e.kind != "dns" and attempt < _TRIES:
-                    continue
-                self._retry.failed(self.clock.monotonic_ms())
-                raise
-            body = reply.json()
-            body = body if isinstance(body, dict) else {}
-            if 200 <= reply.status < 300:
-                parsed = self._parse(body)
+                # A reply lost after the request went out: present the same token once more
+                # at once (a grace window returns the same new pair). Nothing was sent when
+                # the name, the connection or the certificate failed.
+                if attempt or e.kind in _NOTHING_SENT:
+                    raise
+                continue
+            except MemoryError:
+                raise redact.LinkError(
+                    "token renewal: out of memory while receiving the reply; the same token "
+                    "is presented again after a pause",
+                    outcomes.TRANSIENT,
+                )
+            outcome = outcomes.classify(self.profile, outcomes.TOKEN, reply)
+            if outcome == outcomes.OK:
+                parsed = self._parse(reply.json())
                 if parsed is not None:
-                    return self._keep(parsed)
-                continue  # a reply that cannot be read is as good as lost: same token again
-            error = str(body.get("error") or body.get("err") or "HTTP %d" % reply.status)
-            self._raise_if_busy(reply, error)
+                    return self._keep(parsed, sent_ms)
+                if attempt:
+                    raise outcomes.failure(outcomes.GARBAGE, "token renewal", reply)
+                continue  # an unreadable success is as good as lost: the same token again
+            if outcome != outcomes.CREDENTIAL_REFUSED:
+                raise outcomes.failure(outcome, "token renewal", reply)
             # Refused for good, unless another boot or the host tools stored a newer one.
             if reread or not store.load() or store.needs_provisioning():
-                self._give_up("the cloud rejected %s (%s)" % (_what(store.kind()), error))
+                self._give_up(
+                    "the cloud rejected %s (%s)"
+                    % (_what(store.kind()), outcomes.error_code(reply) or reply.status)
+                )
             reread = True
             grant = self.profile["grants"].get(store.kind(), grant)
             store.begin_refresh()
-        self._retry.failed(self.clock.monotonic_ms())
-        raise redact.LinkError("token renewal: no usable reply in %d tries" % _TRIES)
+        raise redact.LinkError("token renewal: no usable reply in 2 tries", outcomes.GARBAGE)
 
-    def _raise_if_busy(self, reply, error):
-        """5xx, 429 and the RFC 6749 §5.2 transient errors: back off, the cloud's way."""
-        if reply.status == 429 or reply.status >= 500 or error in _TRANSIENT_ERRORS:
-            retry_after_ms = reply.retry_after_ms()
-            waited = self._retry.failed(self.clock.monotonic_ms(), retry_after_ms)
+    def _reserve_reply_memory(self):
+        """Make sure the new tokens of a reply can be decoded before its request goes out."""
+        import gc
+
+        gc.collect()
+        data = self.store.data
+        try:
+            blocks = [bytearray(len(data.get(name) or "") + _TOKEN_MARGIN) for name in _TOKENS]
+            del blocks  # the new tokens take this memory back at the next collection
+        except MemoryError:
             raise redact.LinkError(
-                "token renewal: the cloud is busy (%d %s); next try in %d s"
-                % (reply.status, error, _seconds(waited)),
-                True,
-                retry_after_ms,
+                "token renewal: not enough free memory to receive the cloud's reply; nothing "
+                "was sent",
+                outcomes.TRANSIENT,
             )
-
-    def status(self):
-        """Token state for `tempnode.status()`: no secret, only facts and times."""
-        now = self.clock.monotonic_ms()
-        store = self.store
-        state = "none"
-        if store.access_token() is not None:
-            state = "age unknown" if store.received_ms is None else "valid"
-        renew_in = None if self._renew_at_ms is None else _seconds(self._renew_at_ms - now)
-        return {
-            "credential": store.kind(),
-            "access_token": state,
-            "renewal_in_s": renew_in,
-            "renewals": self.renewals,
-            "refresh_pending": bool(store.data.get("refreshing")),
-            "needs_provisioning": store.needs_provisioning(),
-            "retry_in_s": _seconds(self._retry.wait_ms(now)),
-        }
-
-    def _due(self):
-        return self._renew_at_ms is not None and self.clock.monotonic_ms() >= self._renew_at_ms
 
     def _send(self, session, grant, deadline_ms):
         client, fields = grant
@@ -181,8 +261,11 @@ class TokenManager:
         if client is not None:
             client = (self._source(client[0], True), self._source(client[1], False))
         return post_token_request(
-            session, self.profile, self.cloud, None, pairs, client, deadline_ms
+            session, self.profile, self.cloud, None, pairs, client, deadline_ms, self._fields()
         )
+
+    def _fields(self):
+        return tuple(key for key in self.profile["reply"] if key)
 
     def _source(self, source, required):
         if source[0] == "=":
@@ -191,38 +274,29 @@ class TokenManager:
         table = {"config": self.cloud, "secrets": self.secrets, "credential": self.store.data}
         value = table[where].get(name)
         if value is None and required:
-            raise redact.LinkError("token renewal needs %s, which is missing" % source, False)
+            raise redact.LinkError(
+                "token renewal needs %s, which is missing" % source, outcomes.CONFIG
+            )
         return value
 
-    def adopt(self, body):
-        """Make a provisioning token reply (device flow) the stored credential."""
-        parsed = self._parse(body)
-        if parsed is None:
-            raise redact.LinkError("the device flow's token reply holds no access token")
-        access, refresh, lifetime = parsed
-        now = self.clock.monotonic_ms()
-        kind = "refresh_token" if refresh else "access_token"
-        fields = {"refresh_token": refresh, "access_token": access, "expires_in": lifetime}
-        self.store.store_provisioned(kind, fields, now)
-        self._retry.succeeded()
-        self._dead.succeeded()
-        self._schedule(lifetime, now, "credential stored")
-
-    def _keep(self, parsed):
+    def _keep(self, parsed, sent_ms):
         access, refresh, lifetime = parsed
         if self.store.kind() != "refresh_token":
             refresh = None
         now = self.clock.monotonic_ms()
-        self.store.store_renewal(access, lifetime, refresh, now)
-        self._retry.succeeded()
-        self._dead.succeeded()
+        issued_at = self.clock.to_wall(sent_ms)
+        self.store.store_renewal(access, lifetime, refresh, issued_at)
+        self._early.succeeded()
+        self.dead.succeeded()
         self.renewals += 1
-        self._schedule(lifetime, now, "token renewed")
+        self._schedule(lifetime, sent_ms, now - sent_ms, "token renewed")
 
     def _parse(self, body):
         """(access token, refresh token or None, lifetime in s or None) of a token reply, or
         None when it holds no access token. No new refresh token means keep the old one
         (RFC 6749 §6)."""
+        if not isinstance(body, dict):
+            return None
         access_key, refresh_key, lifetime_key = self.profile["reply"]
         access = body.get(access_key)
         if not isinstance(access, str) or not access:
@@ -232,28 +306,34 @@ class TokenManager:
         lifetime = lifetime_seconds(body.get(lifetime_key) if lifetime_key else None)
         return redact.secret(access), redact.secret(refresh), lifetime
 
-    def _schedule(self, lifetime, now, event):
+    # -- the schedule
+
+    def _schedule(self, lifetime, sent_ms, travel_ms, event):
         if lifetime is None:
-            self._renew_at_ms = None
+            self._renew_at_ms = self._expires_at_ms = None
             redact.log("%s (no lifetime given: renewed when the cloud rejects it)" % event)
             return
-        lifetime_ms = lifetime * 1000
-        jitter = lifetime_ms * _JITTER_PERCENT * random.getrandbits(10) // (100 * 1024)
-        self._renew_at_ms = now + int(lifetime_ms * self.renew_fraction) - jitter
-        redact.log("%s (next renewal in %s)" % (event, _span(self._renew_at_ms - now)))
+        usable_ms = max(0, lifetime * 1000 - _ROUNDING_MS - travel_ms)
+        jitter = usable_ms * _JITTER_PERCENT * random.getrandbits(10) // (100 * 1024)
+        self._expires_at_ms = sent_ms + usable_ms
+        self._renew_at_ms = sent_ms + int(usable_ms * self.renew_fraction) - jitter
+        left = self._renew_at_ms - self.clock.monotonic_ms()
+        if event:
+            redact.log("%s (next renewal in %s)" % (event, _span(left)))
 
-    def _recover(self, session, deadline_ms):
-        store = self.store
-        if store.load() and not store.needs_provisioning():
-            redact.log("new credential found in %s" % store.path)
-            self._dead.succeeded()
+    def _schedule_stored(self):
+        """A stored token of known issue time (`issued_at`), once the wall time is known: its
+        age survives deep sleep and resets where the clock is trusted."""
+        data = self.store.data
+        issued_at = data.get("issued_at")
+        if self._expires_at_ms is not None or not isinstance(issued_at, int):
             return
-        reason = store.needs_provisioning()
+        lifetime = lifetime_seconds(data.get("expires_in"))
+        wall = self.clock.wall_time()
+        if lifetime is None or wall is None or self.store.access_token() is None:
+            return
         now = self.clock.monotonic_ms()
-        if store.problem or self._dead.wait_ms(now):
-            raise redact.LinkError("needs provisioning: %s" % reason, False)
-        self._refresh(session, deadline_ms)  # a refusal counts in `_dead` again (`_give_up`)
-        redact.log("the cloud accepts %s again" % _what(store.kind()))
+        self._schedule(lifetime, now - max(0, wall - issued_at) * 1000, 0, None)
 
     def _give_up(self, reason):
         store = self.store
@@ -262,16 +342,17 @@ class TokenManager:
             if self.profile["device_flow"]
             else ("provision it from the host (tempnode provision)")
         )
-        self._renew_at_ms = None
+        self._renew_at_ms = self._expires_at_ms = None
         if store.needs_provisioning() != reason:
             store.mark_needs_provisioning(reason)
-        self._dead.failed(self.clock.monotonic_ms())
-        redact.log("NEEDS PROVISIONING: %s; readings are kept; %s" % (reason, how))
-        raise redact.LinkError("needs provisioning: " + reason, False)
+            redact.log("NEEDS PROVISIONING: %s; readings are kept; %s" % (reason, how))
+        self.dead.failed(self.clock.monotonic_ms(), outcomes.CREDENTIAL_REFUSED)
+        raise redact.LinkError("needs provisioning: " + reason, outcomes.CREDENTIAL_REFUSED)
 
 
-def post_token_request(session, profile, cloud, path, pairs, client, deadline_ms):
-    """POST `pairs` to the token endpoint (or `path`) in the profile's encoding.
+def post_token_request(session, profile, cloud, path, pairs, client, deadline_ms, fields):
+    """POST `pairs` to the token endpoint (or `path`) in the profile's encoding; the reply's
+    JSON `fields` are kept.
 
     `client` is (id, secret) for HTTP Basic client authentication (RFC 6749 §2.3.1), or None;
     a client without a secret is public and sends its id in the body (§3.2.1)."""
@@ -281,13 +362,15 @@ def post_token_request(session, profile, cloud, path, pairs, client, deadline_ms
     elif client is not None and client[0]:
         pairs = pairs + [("client_id", client[0])]
     if profile["token_body"] == "json":
+        import json
+
         headers["Content-Type"] = "application/json"
-        body = json.dumps(dict(pairs)).encode()
+        body = json.dumps(dict(pairs))
     else:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         body = urlencode(pairs)
     path = path or expand_path(profile["token_path"], cloud)
-    return session.request("POST", path, body, deadline_ms, headers)
+    return session.request("POST", path, body, deadline_ms, headers, fields)
 
 
 def lifetime_seconds(value):

@@ -9,8 +9,10 @@ or as a Particle event form (`name=tempnode/readings&data=<batch JSON>&private=t
 `_BATCH_MAX` bytes, and encoded while it is sent: no copy of it is ever held in memory.
 `post` returns the seqs the cloud says it stored (`{"stored": [...]}`), only those that were in
 this batch; a profile whose cloud answers a bare 2xx (`ack` "2xx") takes a success as "all
-stored". Anything else raises `LinkError`, and the caller keeps every reading: nothing is
-forgotten that the cloud did not confirm.
+stored". Anything else raises `LinkError` with the reply's outcome (`tempnode.outcomes`), and
+the caller keeps every reading: nothing is forgotten that the cloud did not confirm. A 2xx
+that does not say what was stored is "garbage": the link backs off rather than resending the
+batch at once.
 
 An access token the cloud rejects (the profile's "expired" rules) is renewed once and the
 batch sent once more, with a fresh `sent_mono_ms` (the cloud converts `mono_ms` stamps with it).
@@ -20,11 +22,13 @@ import json
 
 from micropython import const
 
+from tempnode import outcomes
 from tempnode.http import FormEncoder, measure
-from tempnode.profiles import expand_path, rejects_token
+from tempnode.profiles import expand_path
 from tempnode.redact import LinkError
 
 _BATCH_MAX = const(65536)
+_ACK_FIELDS = ("stored",)
 
 
 class Uploader:
@@ -39,14 +43,16 @@ class Uploader:
         """Send `readings`; return the list of their seqs the cloud stored."""
         token = self.tokens.token(session, deadline_ms)
         reply = self._send(session, token, readings, dropped, deadline_ms)
-        if rejects_token(self.profile, reply):
+        outcome = outcomes.classify(self.profile, outcomes.INGEST, reply)
+        if outcome == outcomes.TOKEN_REJECTED:
             self.tokens.rejected(session, token, deadline_ms)
             token = self.tokens.token(session, deadline_ms)
             reply = self._send(session, token, readings, dropped, deadline_ms)
-            if rejects_token(self.profile, reply):
-                raise LinkError(
-                    "the cloud rejected a just-renewed access token (%s)" % (_reason(reply))
-                )
+            outcome = outcomes.classify(self.profile, outcomes.INGEST, reply)
+            if outcome == outcomes.TOKEN_REJECTED:
+                outcome = outcomes.REFUSED  # a just-renewed token: renewing again cannot help
+        if outcome != outcomes.OK:
+            raise outcomes.failure(outcome, "upload", reply)
         return self._confirmed(reply, readings)
 
     def _send(self, session, token, readings, dropped, deadline_ms):
@@ -61,20 +67,13 @@ class Uploader:
             raise LinkError(
                 "a batch of %d readings is %d bytes, over the %d byte limit: send fewer at once"
                 % (len(readings), len(body), _BATCH_MAX),
-                False,
+                outcomes.CONFIG,
             )
         kind = "application/x-www-form-urlencoded" if body.form else "application/json"
         headers = {"Authorization": "Bearer " + token, "Content-Type": kind}
-        return session.request("POST", self.path, body, deadline_ms, headers)
+        return session.request("POST", self.path, body, deadline_ms, headers, _ACK_FIELDS)
 
     def _confirmed(self, reply, readings):
-        status = reply.status
-        if status == 429 or status >= 500:
-            raise LinkError(
-                "the cloud is busy (%s)" % _reason(reply), True, reply.retry_after_ms()
-            )
-        if not 200 <= status < 300:
-            raise LinkError("the cloud refused the batch (%s)" % _reason(reply), False)
         body = reply.json()
         stored = body.get("stored") if isinstance(body, dict) else None
         if isinstance(stored, list):
@@ -82,7 +81,11 @@ class Uploader:
             return [seq for seq in stored if seq in sent]
         if self.profile["ack"] == "2xx":
             return [r["seq"] for r in readings]
-        raise LinkError("the cloud's reply does not list the stored readings (HTTP %d)" % status)
+        raise LinkError(
+            "upload: the cloud's reply does not list the stored readings (%s)"
+            % outcomes.reason(reply),
+            outcomes.GARBAGE,
+        )
 
 
 class _Body:
@@ -104,10 +107,3 @@ class _Body:
         stream.write("name=tempnode%2Freadings&data=")
         json.dump(self.batch, FormEncoder(stream))
         stream.write("&private=true")
-
-
-def _reason(reply):
-    """'401 invalid_token' from a reply's status and error fields, for messages."""
-    body = reply.json()
-    error = body.get("error") or body.get("err") if isinstance(body, dict) else None
-    return "%d %s" % (reply.status, error) if error else "HTTP %d" % reply.status

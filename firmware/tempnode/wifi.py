@@ -51,7 +51,11 @@ class Wifi:
             if self._clock.monotonic_ms() >= deadline_ms:
                 break
         wait = self._backoff.failed(self._clock.monotonic_ms())
-        log("Wi-Fi: no network joined; next try in %d s" % (wait // 1000 + 1))
+        if self._backoff.failures == 1:  # said once per outage; the next join is said too
+            log(
+                "Wi-Fi: no network joined; trying again in %d s, then less and less often"
+                % (wait // 1000 + 1)
+            )
         return False
 
     def _join(self, ssid, deadline_ms, feed):

@@ -57,28 +57,28 @@ def test_a_renewal_replaces_both_tokens_in_one_write_and_clears_the_marker():
     store = CredentialStore("credential.json")
     store.begin_refresh()
     assert on_flash()["refreshing"] is True and on_flash()["refresh_token"] == R1
-    store.store_renewal(A2, 3600, R2, now_ms=1234)
+    store.store_renewal(A2, 3600, R2, issued_at=1800000000)
     saved = on_flash()
     assert (saved["refresh_token"], saved["access_token"], saved["expires_in"]) == (R2, A2, 3600)
     assert saved["refreshing"] is False and saved["needs_provisioning"] is None
-    assert store.access_token() == A2 and store.received_ms == 1234
+    assert store.access_token() == A2 and saved["issued_at"] == 1800000000
 
 
 def test_a_reply_without_a_refresh_token_keeps_the_old_one():
     write({"kind": "refresh_token", "refresh_token": R1})
     store = CredentialStore("credential.json")
-    store.store_renewal(A2, None, None, now_ms=0)
+    store.store_renewal(A2, None, None)
     assert on_flash()["refresh_token"] == R1 and on_flash()["access_token"] == A2
 
 
-def test_the_refresh_marker_survives_a_reboot_and_the_token_age_does_not():
+def test_the_refresh_marker_and_the_token_issue_time_survive_a_reboot():
     write({"kind": "refresh_token", "refresh_token": R1})
     store = CredentialStore("credential.json")
-    store.store_renewal(A1, 60, None, now_ms=5)
+    store.store_renewal(A1, 60, None, 1800000000)
     store.begin_refresh()
     rebooted = CredentialStore("credential.json")
     assert rebooted.data["refreshing"] is True
-    assert rebooted.access_token() == A1 and rebooted.received_ms is None
+    assert rebooted.access_token() == A1 and rebooted.data["issued_at"] == 1800000000
 
 
 def test_a_credential_changed_by_the_host_tools_is_noticed():
@@ -116,7 +116,7 @@ def test_power_cut_at_every_write_of_a_renewal_leaves_a_usable_credential():
         flash.cut_power_after(cut_after)
         try:
             store.begin_refresh()
-            store.store_renewal(A2, 60, R2, now_ms=0)
+            store.store_renewal(A2, 60, R2)
             finished = True
         except (PowerCut, LinkError):
             finished = False
@@ -141,7 +141,7 @@ def test_a_full_flash_keeps_the_renewal_in_memory_and_hands_out_no_token_until_s
     store = CredentialStore("credential.json")
     fill_flash()
     with raises(LinkError) as r:
-        store.store_renewal(A2, 60, R2, now_ms=0)
+        store.store_renewal(A2, 60, R2)
     assert "cannot write" in str(r.value) and A2 not in str(r.value)
     assert store.access_token() is None and store.data["refresh_token"] == R2
     assert on_flash()["refresh_token"] == R1

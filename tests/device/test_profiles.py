@@ -1,5 +1,4 @@
 # The expiry classifier of every cloud profile, fed each dialect's real "expired" replies.
-import json
 
 from tempnode import profiles
 from tempnode.http import Response
@@ -8,8 +7,9 @@ HEAPSIZE = "256k"
 
 
 def reply(status, body, challenge=None):
+    """A reply whose JSON body was `body`, as the HTTP session hands it over (its fields)."""
     headers = {"www-authenticate": challenge} if challenge else {}
-    return Response(status, headers, json.dumps(body).encode())
+    return Response(status, headers, body)
 
 
 # What an API call with an expired access token gets back, per dialect (README wire contract).
@@ -74,7 +74,7 @@ def test_the_seeds_400_is_expiry_only_for_the_2014_cloud():
 
 
 def test_a_challenge_alone_is_enough():
-    bare = Response(400, {"www-authenticate": 'Bearer error="invalid_token"'}, b"")
+    bare = Response(400, {"www-authenticate": 'Bearer error="invalid_token"'}, None)
     assert profiles.rejects_token(profiles.get("oauth2"), bare)
 
 

@@ -154,34 +154,41 @@ def test_a_rejected_token_is_renewed_once_however_many_calls_report_it():
     assert len(session.sent) == 2 and form(session.sent[1][2])["refresh_token"] == R2
 
 
-def test_an_unknown_outcome_presents_the_same_refresh_token_again_at_once():
+def test_a_lost_reply_presents_the_same_refresh_token_once_more_at_once():
     tm, clock = manager()
-    session = FakeSession(
-        HttpError("timeout", "reading"), HttpError("closed", "x"), granted(A1, R2)
-    )
+    session = FakeSession(HttpError("timeout", "reading"), granted(A1, R2))
     assert tm.token(session, soon(clock)) == A1
-    assert [form(s[2])["refresh_token"] for s in session.sent] == [R1, R1, R1]
+    assert [form(s[2])["refresh_token"] for s in session.sent] == [R1, R1]
     assert on_flash()["refresh_token"] == R2 and on_flash()["refreshing"] is False
 
 
 def test_an_unreadable_success_counts_as_lost_and_the_same_token_goes_again():
     tm, clock = manager()
-    garbled = Response(200, {}, b'{"access_tok<!-- not JSON')
+    garbled = Response(200, {}, None)  # the body was not a JSON object
     session = FakeSession(garbled, granted(A1, R2, 60))
     assert tm.token(session, soon(clock)) == A1
     assert [form(s[2])["refresh_token"] for s in session.sent] == [R1, R1]
 
 
-def test_after_repeated_lost_replies_the_marker_stays_and_the_same_token_is_retried_later():
+def test_after_two_lost_replies_the_marker_stays_and_the_same_token_goes_later():
     tm, clock = manager()
     lost = HttpError("closed", "no reply")
-    session = FakeSession(lost, lost, lost, granted(A1, R2, 60))
+    session = FakeSession(lost, lost, granted(A1, R2, 60))
     with raises(LinkError) as r:
         tm.token(session, soon(clock))
-    assert r.value.transient and on_flash()["refreshing"] is True
+    assert r.value.transient and on_flash()["refreshing"] is True and len(session.sent) == 2
     rebooted, clock = manager(credential=False)  # a reboot: same file
     assert rebooted.token(session, soon(clock)) == A1
     assert form(session.sent[-1][2])["refresh_token"] == R1
+
+
+def test_nothing_is_presented_twice_when_nothing_was_sent():
+    for kind in ("dns", "connect", "tls", "deadline"):
+        tm, clock = manager()
+        session = FakeSession(HttpError(kind, "x"), granted(A1, R2, 60))
+        with raises(HttpError):
+            tm.token(session, soon(clock))
+        assert len(session.sent) == 1, kind
 
 
 def test_a_marker_found_at_boot_renews_before_the_stored_access_token_is_used():
@@ -215,27 +222,52 @@ def test_a_refused_credential_means_needs_provisioning_and_a_slow_rate_afterward
     session = FakeSession(refused("invalid_grant"), refused("invalid_grant"), granted(A1, R2))
     with raises(LinkError) as r:
         tm.token(session, soon(clock))
-    assert not r.value.transient
+    assert r.value.outcome == "credential_refused"
     assert LINES[-1] == (
         "NEEDS PROVISIONING: the cloud rejected the stored refresh token (invalid_grant); "
         "readings are kept; run tempnode.provision()"
     ), LINES[-1]
     assert on_flash()["needs_provisioning"] and on_flash()["refresh_token"] == R1
+    with raises(LinkError) as r:
+        tm.token(session, soon(clock))  # uploads stop at once: no request
+    assert r.value.outcome == "credential_refused" and len(session.sent) == 1
     for _ in range(14):
         clock.sleep_ms(MIN)
-        with raises(LinkError):
-            tm.token(session, soon(clock))
+        assert not tm.recover(session, soon(clock))
     assert len(session.sent) == 1  # nothing for the first 14 minutes
     clock.sleep_ms(6 * 3600 * 1000)
-    with raises(LinkError):
-        tm.token(session, soon(clock))
-    with raises(LinkError):
-        tm.token(session, soon(clock))
+    assert not tm.recover(session, soon(clock))
+    assert not tm.recover(session, soon(clock))
     assert len(session.sent) == 2  # one slow attempt, not two
     rebooted, clock = manager(credential=False)
-    with raises(LinkError):
-        rebooted.token(session, soon(clock))  # a reboot does not bring an attempt forward
+    assert not rebooted.recover(session, soon(clock))  # a reboot brings no attempt forward
     assert len(session.sent) == 2
+
+
+def test_the_slow_retry_heals_a_refusal_that_was_the_clouds_mistake():
+    tm, clock = manager()
+    session = FakeSession(refused("invalid_grant"), granted(A1, R2, 60))
+    with raises(LinkError):
+        tm.token(session, soon(clock))
+    clock.sleep_ms(6 * 3600 * 1000)
+    assert tm.recover(session, soon(clock))
+    assert tm.token(session, soon(clock)) == A1 and on_flash()["needs_provisioning"] is None
+    assert "the cloud accepts the stored refresh token again" in LINES
+
+
+def test_only_an_explicit_oauth_error_refuses_a_credential():
+    # A captive portal's redirect, a proxy's 401 page, a 404 and a malformed request: each a
+    # failure of this request, never a refusal of the credential.
+    portal = Response(302, {"location": "http://portal.example/login"}, None)
+    replies = (portal, Response(401, {}, None), Response(404, {}, {}), refused("invalid_request"))
+    for reply in replies:
+        tm, clock = manager()
+        with raises(LinkError) as r:
+            tm.token(FakeSession(reply), soon(clock))
+        assert r.value.outcome == "refused", (reply.status, r.value.outcome)
+        assert on_flash().get("needs_provisioning") is None
+        if reply is portal:
+            assert "HTTP 302 to http://portal.example/login" in str(r.value), r.value
 
 
 def test_a_new_credential_from_the_host_tools_ends_needs_provisioning():
@@ -244,25 +276,65 @@ def test_a_new_credential_from_the_host_tools_ends_needs_provisioning():
     with raises(LinkError):
         tm.token(session, soon(clock))
     save({"kind": "refresh_token", "refresh_token": R9})
+    assert tm.recover(session, soon(clock))
     assert tm.token(session, soon(clock)) == A1
     assert form(session.sent[-1][2])["refresh_token"] == R9
     assert "new credential found in credential.json" in LINES
     assert tm.status()["needs_provisioning"] is None
 
 
-def test_busy_replies_back_off_honouring_retry_after():
+def test_busy_replies_are_transient_with_the_clouds_retry_after():
     tm, clock = manager()
     busy = json_reply(503, {"error": "temporarily_unavailable"}, {"retry-after": "30"})
-    session = FakeSession(busy, granted(A1, R2, 60))
     with raises(LinkError) as r:
-        tm.token(session, soon(clock))
-    assert r.value.transient and r.value.retry_after_ms == 30000
-    clock.sleep_ms(29000)
-    with raises(LinkError) as r:
-        tm.token(session, soon(clock))
-    assert "next try in" in str(r.value) and len(session.sent) == 1
-    clock.sleep_ms(1001)
+        tm.token(FakeSession(busy), soon(clock))
+    assert r.value.outcome == "transient" and r.value.retry_after_ms == 30000
+
+
+def test_a_failed_early_renewal_keeps_the_current_token_until_it_expires():
+    tm, clock = manager()
+    busy = json_reply(503, {"error": "temporarily_unavailable"})
+    session = FakeSession(granted(A1, R2, 600), busy, granted(A2, R9, 600))
     assert tm.token(session, soon(clock)) == A1
+    clock.sleep_ms(tm.status()["renewal_in_s"] * 1000)
+    assert tm.token(session, soon(clock)) == A1  # the early renewal failed: A1 still serves
+    assert len(session.sent) == 2 and "stays in use" in LINES[-1], LINES[-1]
+    assert tm._early.failures == 1  # the next early try follows the backoff policy
+    clock.sleep_ms(tm.status()["retry_in_s"] * 1000 + 1)
+    assert tm.token(session, soon(clock)) == A2 and len(session.sent) == 3
+
+
+def test_an_expired_token_is_never_used_while_its_renewal_fails():
+    tm, clock = manager()
+    busy = json_reply(503, {"error": "temporarily_unavailable"})
+    session = FakeSession(granted(A1, R2, 60), busy)
+    tm.token(session, soon(clock))
+    clock.sleep_ms(60000)
+    with raises(LinkError):
+        tm.token(session, soon(clock))
+
+
+def test_renewal_leaves_a_margin_for_lifetimes_rounded_down_to_the_second():
+    # A "2 s" token from a server that rounds exp down lives 1 to 2 s: renew within 1 s.
+    for _ in range(20):
+        tm, clock = manager()
+        tm.token(FakeSession(granted(A1, R2, 2)), soon(clock))
+        assert tm.status()["renewal_in_s"] <= 1
+        assert tm._renew_at_ms - clock.monotonic_ms() <= 750, tm._renew_at_ms
+        assert tm._expires_at_ms - clock.monotonic_ms() <= 1000
+
+
+def test_a_tokens_age_survives_a_reset_when_the_wall_time_is_known():
+    tm, clock = manager()
+    clock.set_wall_time(1800000000, "http-date")
+    tm.token(FakeSession(granted(A1, R2, 3600)), soon(clock))
+    assert on_flash()["issued_at"] == 1800000000
+    rebooted, clock = manager(credential=False)
+    clock.set_wall_time(1800000000 + 3000, "rtc")  # the RTC ran on: 50 min later
+    session = FakeSession(granted(A2, R9, 3600))
+    assert rebooted.token(session, soon(clock)) == A2  # past 75 %: renewed before use
+    rebooted, clock = manager(credential=False)  # a power cut: the time is unknown
+    assert rebooted.token(FakeSession(), soon(clock)) == A2  # used until rejected
 
 
 def test_an_access_token_only_credential_needs_provisioning_once_rejected():

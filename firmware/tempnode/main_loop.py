@@ -1,22 +1,31 @@
-"""The field logger: sample on schedule, spool everything, upload when due, never stall.
+"""The field logger's main loop: sample on schedule, spool everything, upload when due, no stall.
 
-    Logger(parts).run()        # until Ctrl-C, a reset or deep sleep
+    MainLoop(parts).run()        # until Ctrl-C, a reset or deep sleep
 
 One loop, no threads. Sampling is the fixed point: a reading is taken within a second of its
 planned time, because every other step is bounded by the next sample time (each network call
-gets `deadline = min(next sample - margin, now + watchdog period - margin)`). The watchdog is fed
-only between such bounded steps, so a step that hangs past its deadline resets the board.
+gets `deadline = min(next sample - margin, now + watchdog period - margin)`, which the HTTP
+client keeps to within milliseconds). The watchdog is fed only between such bounded steps, so
+a step that hangs past its deadline resets the board.
+
+Whatever the cloud does, the loop goes on: no exception from the link, the HTTP client or the
+token manager, MemoryError included, leaves an upload session. A failure is counted in the
+link's gate (`tempnode.backoff.POLICY` by outcome), said once on the console when it starts or
+changes (`tempnode.console`), and the readings stay spooled. While the gate is closed no upload
+session starts (no Wi-Fi join, no request).
 
 An upload session (when `upload.interval_s` has passed, or a batch is full) joins Wi-Fi if
 needed, then sends batches from the spool oldest first until it is empty or the deadline is
-near, on one connection, and forgets only what the cloud confirmed. A network failure
-(DNS, connect, timeout) drops the Wi-Fi association so the next session re-joins: outages are
-found by timeouts, not by `isconnected()` (boards-and-micropython.md).
+near, on one connection, and forgets only what the cloud confirmed. A network failure (DNS,
+connect, timeout) drops the Wi-Fi association so the next session re-joins: outages are found
+by timeouts, not by `isconnected()` (boards-and-micropython.md).
 
-After `reboot_after_no_upload_s` with readings waiting and no answer from the cloud at all
-(the network path is what fails, not the cloud's 5xx or the credential, which a reboot cannot
-mend), the board resets itself, as ESPHome's reboot timeout does; the spool is on flash, so
-nothing is lost.
+After `reboot_after_no_upload_s` with readings waiting and no answer from the cloud at all (no
+reply of any status: the network path is what fails, not the cloud's 5xx or the credential,
+which a reboot cannot mend), the board resets itself, as ESPHome's reboot timeout does. The
+reset is a planned one (it never counts towards safe mode), the spool is on flash, and the
+backoffs and the silence clock are kept across it (`tempnode.boot_state`), so a reboot neither
+loses a reading nor brings a request forward.
 """
 
 import gc
@@ -24,32 +33,40 @@ import gc
 from micropython import const
 
 from tempnode.clock import set_rtc
-from tempnode.redact import LinkError, log
+from tempnode.console import Console
+from tempnode.redact import LinkError, log, print_exception
 
 _SAMPLE_MARGIN_MS = const(1500)  # a network step ends this long before the next sample
 _WDT_MARGIN_MS = const(1500)  # ... and this long before the watchdog would bite
 _MIN_STEP_MS = const(500)  # not worth starting a network step with less time than this
 _NETWORK_KINDS = ("dns", "connect", "timeout", "closed")
+_QUIET_OUTCOMES = ("deferred", "deadline")  # nothing was tried: nothing to say
 _WIRING_FAULTS = {
     "bus_short": "the 1-Wire bus is held low (readings are kept as bus_short)",
     "absent": "no sensor answers on the 1-Wire bus (readings are kept as absent)",
 }
 
 
-class Logger:
+class MainLoop:
     def __init__(self, parts):
         self.p = parts
-        parts.logger = self
+        parts.loop = self
         config = parts.config
         self.sample_ms = config["sample_interval_s"] * 1000
         self.upload_ms = config["upload"]["interval_s"] * 1000
         self.batch_size = config["upload"]["batch_size"]
         self.no_upload_reset_ms = config["reboot_after_no_upload_s"] * 1000
+        self.console = Console(parts.clock)
         now = parts.clock.monotonic_ms()
         self.next_sample_ms = now
         self.next_upload_ms = now + self.sample_ms  # the first batch goes out soon after boot
         self.last_upload_ms = now
-        self.last_contact_ms = now  # the cloud last answered anything (a 503 counts)
+        # The cloud last answered anything (a 503 counts), across resets.
+        self.last_contact_ms = now - parts.boot_state.silent_s * 1000
+        try:
+            parts.link.close()  # made first: its buffers are the largest blocks the logger keeps
+        except MemoryError:
+            gc.collect()  # made at the first upload session instead
         self.samples = 0
         self.late_samples = 0
         self.uploaded = 0
@@ -83,15 +100,16 @@ class Logger:
             state.wakes = 0
         self._keep_rtc()
         state.quick_reboots = 0  # a completed wake is a healthy boot
-        state.save()
+        self._save_state()
         p.close()
         p.deepsleep(self.sample_ms - (p.clock.monotonic_ms() - started))
 
     def step(self):
-        now = self.p.clock.monotonic_ms()
+        p = self.p
+        now = p.clock.monotonic_ms()
         if now >= self.next_sample_ms:
             self.sample(now)
-        if self._upload_due():
+        if now >= self.next_upload_ms or p.spool.depth() >= self.batch_size * 4:
             self.upload_session()
         self._housekeeping()
 
@@ -104,6 +122,7 @@ class Logger:
             p.spool.append(readings, now)
         except OSError as e:
             log("spool: cannot store this cycle's readings (%s); keeping the older ones" % e)
+        self.console.cycle(readings, p.spool.depth())
         self.samples += 1
         self.next_sample_ms += self.sample_ms
         if self.next_sample_ms <= p.clock.monotonic_ms():
@@ -112,57 +131,78 @@ class Logger:
         p.led.show(self._state(), p.clock)
 
     def _note_wiring(self, readings):
-        """Say once when every sensor fails for a wiring reason, and once when that ends."""
+        """Say when every sensor fails for a wiring reason, and when that ends."""
         problem = None
         if readings and all(r.error in _WIRING_FAULTS for r in readings):
             problem = readings[0].error
-        if problem != self.wiring_problem:
-            if problem is not None:
-                log("sensors: %s; check the 1-Wire wiring and pull-up" % _WIRING_FAULTS[problem])
-            else:
-                log("sensors: the 1-Wire bus answers again")
-            self.wiring_problem = problem
-
-    def _upload_due(self):
-        now = self.p.clock.monotonic_ms()
-        if self.p.link.needs_provisioning():
-            return now >= self.next_upload_ms
-        if self.p.spool.depth() == 0:
-            # Nothing to send: look again an interval from now (not "now", which would make
-            # the loop's sleep zero and spin until the next sample).
-            self.next_upload_ms = max(self.next_upload_ms, now + self.upload_ms)
-            return False
-        return now >= self.next_upload_ms or self.p.spool.depth() >= self.batch_size * 4
+        self.wiring_problem = problem
+        text = None
+        if problem is not None:
+            text = "sensors: %s; check the 1-Wire wiring and pull-up" % _WIRING_FAULTS[problem]
+        self.console.problem("sensors", text)
 
     def upload_session(self):
         p = self.p
-        self.next_upload_ms = p.clock.monotonic_ms() + self.upload_ms
-        if not p.wifi.ensure(self._deadline(), p.wdt_feed):
-            return
+        now = p.clock.monotonic_ms()
+        self.next_upload_ms = now + self.upload_ms
         try:
-            if p.link.needs_provisioning() and not self._heal():
+            link = p.link
+            wait = link.wait_ms()
+            if wait:  # backing off: no Wi-Fi join, no request
+                self.next_upload_ms = max(self.next_upload_ms, p.clock.monotonic_ms() + wait)
                 return
+            if not p.spool.depth() and not link.needs_provisioning():
+                return  # nothing to send: look again an interval from now
+            if not p.wifi.ensure(self._deadline(), p.wdt_feed):
+                return
+            if link.needs_provisioning() and not self._heal():
+                return
+            sent = False
             while p.spool.depth() and self._send_batch(self._deadline()):
-                pass
+                sent = True
+            if sent:
+                self.console.problem("cloud", None)
         except LinkError as e:
-            log("upload: %s" % e)
-            if getattr(e, "kind", None) in _NETWORK_KINDS:
-                p.wifi.link_lost()
-            else:
-                self.last_contact_ms = p.clock.monotonic_ms()
+            self._failed(e)
+        except MemoryError:
+            # Outside the link's requests (they say "memory" themselves): making the link or
+            # reading a batch from the spool did not fit.
+            gc.collect()
+            self._failed(LinkError("upload: out of memory preparing a batch", "memory"))
+        except Exception as e:  # noqa: BLE001 - a bug must not stop the sampling
+            print_exception(e)
+            self._failed(LinkError("upload: internal error (%s)" % type(e).__name__))
         finally:
-            p.link.close()
+            p.close_link()
             p.wdt_feed()
+            self._note_contact()
+            self._save_state()
+
+    def _failed(self, error):
+        p = self.p
+        if error.outcome in _QUIET_OUTCOMES:
+            return
+        p.link_failed(error)
+        if error.outcome == "memory" and self.batch_size > 1:
+            # The batch did not fit in this board's heap (a long outage filled the spool).
+            # Smaller batches from now on; the readings stay spooled, the gate sets the pause.
+            gc.collect()
+            self.batch_size //= 2
+            log("upload: out of memory; batches of %d readings from now on" % self.batch_size)
+        if getattr(error, "kind", None) in _NETWORK_KINDS:
+            p.wifi.link_lost()
+        if error.outcome != "credential_refused":  # the token manager has said NEEDS PROVISIONING
+            self.console.problem("cloud", "cloud: %s" % error)
 
     def _heal(self):
-        """A device-flow step; True once a new credential is stored. Until then the loop
-        wakes when the flow's next poll is due, so approval is noticed within seconds."""
+        """A step towards a working credential; True once there is one. Until then the loop
+        wakes when the next step is due, so an approval is noticed within seconds."""
         p = self.p
+        if self._deadline() - p.clock.monotonic_ms() < _MIN_STEP_MS:
+            return False
         if p.link.heal(self._deadline()):
             return True
-        poll_at = p.link.next_heal_ms()
-        if poll_at is not None:
-            self.next_upload_ms = min(self.next_upload_ms, poll_at)
+        self.next_upload_ms = min(self.next_upload_ms, p.link.next_heal_ms())
         return False
 
     def _send_batch(self, deadline):
@@ -171,28 +211,30 @@ class Logger:
         if deadline - p.clock.monotonic_ms() < _MIN_STEP_MS:
             return False
         p.wdt_feed()
-        try:
-            batch = p.spool.peek_batch(self.batch_size)
-            confirmed = p.link.upload(batch, deadline, p.spool.dropped())
-        except MemoryError:
-            # The batch did not fit in this board's heap (a long outage filled the spool).
-            # Retry at once with half as many: if the heap ran out during a token renewal,
-            # replaying it now lands in the cloud's grace window. The readings stay spooled.
-            batch = None
-            gc.collect()
-            if self.batch_size == 1:
-                raise
-            self.batch_size //= 2
-            log("upload: out of memory; batches of %d readings from now on" % self.batch_size)
-            return True
+        batch = p.spool.peek_batch(self.batch_size)
+        confirmed = p.link.upload(batch, deadline, p.spool.dropped())
+        batch = None
         p.spool.confirm(confirmed)
         self.uploaded += len(confirmed)
-        self.last_upload_ms = self.last_contact_ms = p.clock.monotonic_ms()
+        self.last_upload_ms = p.clock.monotonic_ms()
         return bool(confirmed)
 
     def _deadline(self):
         now = self.p.clock.monotonic_ms()
         return min(self.next_sample_ms - _SAMPLE_MARGIN_MS, now + self.p.wdt_ms - _WDT_MARGIN_MS)
+
+    def _note_contact(self):
+        reply_ms = self.p.last_reply_ms()
+        if reply_ms is not None and reply_ms > self.last_contact_ms:
+            self.last_contact_ms = reply_ms
+
+    def _save_state(self):
+        """Keep what a reset must not forget: the link's backoffs and the silence clock."""
+        p = self.p
+        state = p.boot_state
+        state.link = p.link_state()
+        state.silent_s = max(0, p.clock.monotonic_ms() - self.last_contact_ms) // 1000
+        state.save()
 
     def _keep_rtc(self):
         """Once the wall time is known from the network, set the RTC, so that readings after a
@@ -216,10 +258,13 @@ class Logger:
             self.no_upload_reset_ms
             and p.spool.depth()
             and now - self.last_contact_ms > self.no_upload_reset_ms
-            and not p.link.needs_provisioning()
+            and not p.needs_provisioning()
         ):
             silent_s = (now - self.last_contact_ms) // 1000
             log("no answer from the cloud for %d s with readings waiting: resetting" % silent_s)
+            self.last_contact_ms = now  # the next silence is counted from the reset
+            p.boot_state.planned_reset = True
+            self._save_state()
             p.reset()
 
     def _sleep_until(self, when_ms):
@@ -234,12 +279,12 @@ class Logger:
 
     def _state(self):
         p = self.p
-        if p.link.needs_provisioning():
+        if p.needs_provisioning():
             return "needs_provisioning"
         if self.wiring_problem is not None:
             return "sensor_fault"
-        if p.wifi.failing():
+        if p.wifi_failing():
             return "no_wifi"
-        if p.link.last_error is not None:
+        if p.link_failing():
             return "no_cloud"
         return "ok"
