@@ -30,7 +30,7 @@ FIELD_MODULES = (  # and what they import: config, ds18x20, onewire_bus, onewire
     "tempnode.app",
     "tempnode.board",
     "tempnode.boot_state",
-    "tempnode.logger",
+    "tempnode.main_loop",
     "tempnode.safe_mode",
     "tempnode.sensors",
     "tempnode.status_led",
