@@ -26,7 +26,7 @@ from tempnode.clock import Clock  # noqa: E402
 from tempnode.cloud_link import CloudLink  # noqa: E402
 from tempnode.spool import Spool  # noqa: E402
 
-FIELD_MODULES = (  # and what they import: config, ds18x20, onewire_bus, onewire_search
+FIELD_MODULES = (  # and what they import (config, console, ds18x20, onewire_bus, ...)
     "tempnode.app",
     "tempnode.board",
     "tempnode.boot_state",
