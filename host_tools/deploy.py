@@ -9,6 +9,11 @@ Every file is written the power-safe way: to `<name>.tmp`, its hash checked on t
 place, so a deploy cut off by a pulled cable would leave half a config.json. Secrets travel
 only as secrets.json: a code-bundle file containing a secret's value stops the deploy.
 `credential.json` is never touched (it belongs to `tempnode provision` and the device).
+
+Updates: with a cloud that offers them, the publisher's public key (`release_key`, made on
+first use) goes into the config.json the board gets (`ota.public_key`), unless the folder's
+config names one. A deploy is what the board runs from then on: an update it had switched to
+(`ota/`) is forgotten, so the bundle just copied is the one that boots.
 """
 
 import hashlib
@@ -18,11 +23,12 @@ from pathlib import Path
 
 from mpremote.transport import TransportError
 
+from . import release_key
 from .boards import load_board
 from .build import build
 from .device import add_board_arguments, connect
 from .errors import UserError
-from .validate import CONFIG, SECRETS, default_port, load_folder, read_json
+from .validate import CONFIG, SECRETS, default_port, firmware_module, load_folder, read_json
 
 TMP_SUFFIX = ".tmp"  # the same suffix as the firmware's tempnode.atomic
 
@@ -54,6 +60,17 @@ def _tn_commit(tmp, path, digest):
         _tn_forget(tmp)
         raise OSError('copy of ' + path + ' arrived damaged')
     os.rename(tmp, path)
+def _tn_rmtree(p):
+    try:
+        if os.stat(p)[0] & 0x4000:
+            for n in os.listdir(p):
+                _tn_rmtree(p + '/' + n)
+            os.rmdir(p)
+        else:
+            os.remove(p)
+        return True
+    except OSError:
+        return False
 def _tn_mkdirs(dirs):
     for d in dirs:
         try:
@@ -67,10 +84,22 @@ def compact_json(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def board_config(folder):
+    """config.json as the board gets it: with the release key when the cloud offers updates."""
+    config = read_json(folder / CONFIG)
+    profile = firmware_module("profiles").PROFILES.get(config["cloud"]["profile"], {})
+    ota = config.setdefault("ota", {})
+    if profile.get("ota_path") and "public_key" not in ota:
+        ota["public_key"] = release_key.public_hex(release_key.load_or_create())
+    if not ota:
+        del config["ota"]
+    return config
+
+
 def data_files(folder, config):
     """The device folder's files as they go to the board: config, secrets, CA."""
     files = [
-        (CONFIG, compact_json(read_json(folder / CONFIG))),
+        (CONFIG, compact_json(board_config(folder))),
         (SECRETS, compact_json(read_json(folder / SECRETS))),
     ]
     ca = config["cloud"].get("ca")
@@ -150,6 +179,8 @@ def deploy(folder, port, reset=True):
             print(f"  [{number}/{len(changed)}] {name} ({len(data)} B)", flush=True)
             write_atomic(board, name, data)
             sent += len(data)
+        if board.eval("_tn_rmtree('ota')"):
+            print("  the board had switched to an update: it runs this bundle now", flush=True)
         print(
             f"deployed to {board.port}: {len(changed)} copied ({sent} B), "
             f"{len(files) - len(changed)} unchanged",

@@ -6,14 +6,17 @@ program holds, a port where no MicroPython answers, a MicroPython that cannot ru
 
 import ast
 import contextlib
+import fcntl
 import io
 import os
+import termios
 from pathlib import Path
 
 import serial.tools.list_ports
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
+from . import practice_board
 from .errors import UserError
 
 # Seconds for a board to answer Ctrl-C / Ctrl-A with the raw REPL banner (mpremote's default).
@@ -22,8 +25,8 @@ REPL_TIMEOUT_S = 10
 PLATFORMS = {"esp32": ("esp32",), "rp2": ("rp2",), "esp8266": ("esp8266",), "unix": ("linux",)}
 # Port option help, shared by every command that talks to a board.
 PORT_HELP = (
-    "serial port of the board, or `auto` for the only one connected "
-    "(default: the port `tempnode init` recorded, else auto)"
+    "serial port of the board, `auto` for the only one connected, or `practice` for the "
+    "practice board (default: the port `tempnode init` recorded, else auto)"
 )
 
 FACTS = "(sys.platform, tuple(sys.implementation.version[:3]), sys.implementation._mpy)"
@@ -35,7 +38,10 @@ def usb_ports():
 
 
 def resolve_port(port):
-    """`auto` becomes the only connected board's port; a named port must exist."""
+    """`auto` becomes the only connected board's port, `practice` the practice board's; a
+    named port must exist."""
+    if port == practice_board.PORT_NAME:
+        return practice_board.running_port()
     if port != "auto":
         if not os.path.exists(port):
             raise UserError(f"no serial port {port}: plug the board in, or use --port auto")
@@ -48,19 +54,41 @@ def resolve_port(port):
     raise UserError(f"{len(found)} boards connected ({', '.join(found)}): pick one with --port")
 
 
+def _check_serial_port(port):
+    """Say what is wrong with `port` before pyserial reduces it to "failed to access": not a
+    terminal device at all, or held by another program (pyserial's exclusive open is a
+    `flock`, so the same lock tells)."""
+    if not os.access(port, os.R_OK | os.W_OK):
+        raise UserError(f"no permission to open {port}: add your user to the dialout group")
+    fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        termios.tcgetattr(fd)
+    except termios.error:
+        raise UserError(
+            f"{port} is not a serial port: name the board's port (/dev/ttyUSB0, "
+            "/dev/ttyACM0...), or use --port auto"
+        ) from None
+    else:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"{port} is busy: another program (a serial monitor, mpremote, `tempnode logs`)"
+                " has it open; close it and retry"
+            ) from None
+    finally:
+        os.close(fd)  # and with it the lock taken here
+
+
 def open_serial(port):
     """An open SerialTransport on `port`, not yet in the raw REPL."""
     port = resolve_port(port)
-    if not os.access(port, os.R_OK | os.W_OK):
-        raise UserError(f"no permission to open {port}: add your user to the dialout group")
+    _check_serial_port(port)
     try:
         # A read timeout keeps every mpremote wait bounded, on ptys too.
         return SerialTransport(port, baudrate=115200, timeout=REPL_TIMEOUT_S)
-    except TransportError:
-        raise UserError(
-            f"{port} is busy: another program (a serial monitor, mpremote, `tempnode logs`) "
-            "has it open; close it and retry"
-        ) from None
+    except TransportError as exc:
+        raise UserError(f"cannot open {port} ({exc}): check the cable and --port") from None
 
 
 class Board:

@@ -4,34 +4,43 @@ ESP32 family and ESP8266: esptool (pinned) with the chip and offset from the boa
 `flash` object: erase the whole flash, then write the image (offset 0x1000 on ESP32 and S2,
 0 on S3 and C3; boards-and-micropython.md). Pico W: `mpremote bootloader` reboots it into
 BOOTSEL, it shows up as the `RPI-RP2` USB drive, and copying the `.uf2` there flashes it.
-`--download` hands the whole job to mpflash, which fetches the firmware from the internet.
+
+Nothing is erased before the image is known to be one for the board's chip (`check_image`):
+an ESP image is parsed by esptool itself (its magic byte, and the chip id of the extended
+header on the ESP32 family; ESP8266 images have no chip id), a UF2 file by its block magics
+and family id. tempnode does not
+download images (that needs the internet, which no test here has): the README says where.
 
 The steps are data (`plan`), so tests check them per board without hardware.
 """
 
+import contextlib
+import io
 import shutil
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from esptool.bin_image import LoadFirmwareImage
+from esptool.util import FatalError
+
 from .boards import load_board
 from .device import resolve_port
 from .errors import UserError
+
+# UF2 (github.com/microsoft/uf2, "File format"): 512-byte blocks, two magics at offsets 0 and 4,
+# flags at 8 (0x2000: the family id is at offset 28).
+UF2_MAGICS = (0x0A324655, 0x9E5D5157)
+UF2_FAMILY_FLAG = 0x2000
+UF2_FAMILIES = {"rp2040": 0xE48BFF56}  # board file `chip` -> UF2 family id
 
 UF2_DRIVE = "RPI-RP2"
 DRIVE_WAIT_S = 30
 ESPTOOL_BAUD = "460800"
 # Where desktops mount a USB drive by its label.
 DRIVE_ROOTS = ("/media/*", "/run/media/*", "/media", "/Volumes", "/mnt")
-# mpflash's names for our boards (its --board).
-MPFLASH_BOARDS = {
-    "esp32-devkitc": "ESP32_GENERIC",
-    "esp32s3-devkitc": "ESP32_GENERIC_S3",
-    "esp32c3-devkitm": "ESP32_GENERIC_C3",
-    "nodemcu-esp8266": "ESP8266_GENERIC",
-    "pico-w": "RPI_PICO_W",
-}
 
 
 def plan(board, port, firmware):
@@ -57,11 +66,46 @@ def plan(board, port, firmware):
     raise UserError(f"board {board['name']} runs on the host: there is nothing to flash")
 
 
-def download_plan(board, port):
-    if board["name"] not in MPFLASH_BOARDS:
+def check_image(board, firmware):
+    """Refuse an image that is not for `board`'s chip, before anything touches the board."""
+    data = Path(firmware).read_bytes()
+    tool, chip = board["flash"]["tool"], board["chip"]
+    if tool == "uf2":
+        problem = _uf2_problem(data, UF2_FAMILIES.get(chip))
+    elif tool == "esptool":
+        problem = _esp_problem(data, chip)
+    else:
         raise UserError(f"board {board['name']} runs on the host: there is nothing to flash")
-    mpflash = [sys.executable, "-m", "mpflash", "flash", "--serial", port]
-    return [("run", mpflash + ["--board", MPFLASH_BOARDS[board["name"]], "--version", "stable"])]
+    if problem:
+        raise UserError(
+            f"{firmware} is {problem}, expected a MicroPython image for {chip} "
+            f"({board['name']}): nothing was written to the board"
+        )
+
+
+def _uf2_problem(data, family):
+    if len(data) < 512 or len(data) % 512:
+        return "not a UF2 file (not whole 512-byte blocks)"
+    if struct.unpack_from("<II", data) != UF2_MAGICS:
+        return "not a UF2 file (no UF2 block magic)"
+    flags, found = struct.unpack_from("<I", data, 8)[0], struct.unpack_from("<I", data, 28)[0]
+    if family is not None and flags & UF2_FAMILY_FLAG and found != family:
+        return f"a UF2 file for family 0x{found:08x}, not 0x{family:08x}"
+    return None
+
+
+def _esp_problem(data, chip):
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # esptool's own warnings
+            image = LoadFirmwareImage(chip, data)
+    except (FatalError, struct.error, ValueError) as exc:
+        return f"not an image for {chip} ({exc})"
+    expected = getattr(image, "ROM_LOADER", None)
+    wanted = getattr(expected, "IMAGE_CHIP_ID", None)
+    found = getattr(image, "chip_id", None)
+    if wanted is not None and found != wanted:
+        return f"an image for chip id {found}, not {chip}'s {wanted}"
+    return None
 
 
 def find_drive(label=UF2_DRIVE, roots=DRIVE_ROOTS):
@@ -113,22 +157,20 @@ def execute(steps, runner=run_step, copier=copy_uf2):
 
 def run(args):
     board = load_board(args.board)
-    port = resolve_port(args.port)
-    if args.download:
-        steps = download_plan(board, port)
-    else:
-        if args.firmware is None:
-            raise UserError("give the MicroPython image with --firmware FILE (or use --download)")
-        if not Path(args.firmware).is_file():
-            raise UserError(f"no firmware file {args.firmware}")
-        steps = plan(board, port, Path(args.firmware))
-    execute(steps)
+    # What can be checked without the board comes first: the file, then the port.
+    if not Path(args.firmware).is_file():
+        raise UserError(f"no firmware file {args.firmware}")
+    check_image(board, args.firmware)
+    execute(plan(board, resolve_port(args.port), Path(args.firmware)))
 
 
 def register(subparsers):
     p = subparsers.add_parser("flash-micropython", help="flash MicroPython itself onto a board")
     p.add_argument("--board", required=True, help="board name from `tempnode boards`")
     p.add_argument("--port", default="auto", help="serial port, or auto (default)")
-    p.add_argument("--firmware", help="the MicroPython image: .bin (ESP) or .uf2 (Pico W)")
-    p.add_argument("--download", action="store_true", help="let mpflash download and flash")
+    p.add_argument(
+        "--firmware",
+        required=True,
+        help="the MicroPython image from micropython.org/download: .bin (ESP) or .uf2 (Pico W)",
+    )
     p.set_defaults(func=run)

@@ -15,9 +15,24 @@ import sys
 from .boards import board_names
 from .device import add_dir_argument
 from .errors import UserError
-from .validate import CONFIG, LOCAL, SECRETS, ca_problem, catalogue, config_schema, write_private
+from .practice_board import PORT_NAME
+from .validate import (
+    CONFIG,
+    LOCAL,
+    SECRETS,
+    ca_problem,
+    catalogue,
+    config_schema,
+    read_json,
+    write_private,
+)
 
 CA_FILE = "ca.der"
+# The README's order ("First board", steps 4 and 5): the code and config, then the credential.
+NEXT_STEPS = (
+    "tempnode deploy --dir {dir}, then tempnode provision --dir {dir}, "
+    "then tempnode run --dir {dir}"
+)
 GITIGNORE = "# Written by tempnode init: secrets never belong in git.\nsecrets.json\n"
 GITIGNORE += "credential.json\nlocal.json\n*.tmp\n"
 # Questions only some dialects ask (the flag is the field's name).
@@ -95,14 +110,62 @@ def _ask_wifi(w, args):
         if not ssid:
             break
         networks.append((ssid, None))
-    for ssid, password in networks:
-        if password is None:
-            password = w.ask(f"Password for {ssid} (empty if open)", None, "", secret=True)
-        w.secrets["wifi"][ssid] = password
     w.config["wifi"] = [{"ssid": ssid} for ssid, _ in networks]
+    _ask_wifi_passwords(w, networks)
     problems = w.problems_for("wifi")
     if problems:
         raise UserError(f"{problems[0]} (give networks with --wifi SSID=PASSWORD)")
+
+
+def _ask_wifi_passwords(w, networks):
+    """Each network's password: given as SSID=PASSWORD (SSID= for an open network), else
+    asked; never taken to be open by silence."""
+    for ssid, password in networks:
+        if password is None and not w.interactive:
+            raise UserError(
+                f"--wifi {ssid} has no password: give --wifi {ssid}=PASSWORD "
+                f"(--wifi {ssid}= for an open network)"
+            )
+        if password is None:
+            password = w.ask(f"Password for {ssid} (empty if open)", None, "", secret=True)
+        w.secrets["wifi"][ssid] = password
+
+
+def _from_cloud(path):
+    """The answers a `tempnode cloud device add --out` file holds: the device's id, its
+    cloud's profile, URL, client and CA."""
+    try:
+        created = json.loads(open(path).read())
+        cloud = created["cloud"]
+        answers = {
+            "device_id": created["device_id"],
+            "profile": created["profile"],
+            "base_url": cloud["base_url"],
+            "client_id": created["client_id"],
+            "client_secret": created.get("client_secret"),
+            "ca": cloud.get("ca_der"),
+            "org": created.get("org"),
+            "app": created.get("app"),
+        }
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError):
+        raise UserError(
+            f"{path} is not a file from `tempnode cloud device add --out`: "
+            "give the cloud's answers as flags instead"
+        ) from None
+    if answers["profile"] == "speckle":
+        answers["app_id"] = created["client_id"]
+    return answers
+
+
+def _apply_from_cloud(args):
+    """Flags the user gave win over the file's answers."""
+    if args.from_cloud is None:
+        return
+    for name, value in _from_cloud(args.from_cloud).items():
+        if getattr(args, name, None) is None and value is not None:
+            setattr(args, name, value)
 
 
 def _ask_cloud(w, args):
@@ -172,15 +235,46 @@ def refuse_overwrite(folder, force):
         )
 
 
+def _port_note(port):
+    """A word about a port that is not there now (the folder can be made before the board
+    is plugged in: the port is only used by deploy, provision, logs...)."""
+    if port in ("auto", PORT_NAME) or os.path.exists(port):
+        return ""
+    return f" ({port} is not there now: plug the board in before you deploy)"
+
+
+def write_secrets_only(folder):
+    """secrets.json for the config.json already in `folder`: its networks' passwords and
+    the client secret its profile needs."""
+    if (folder / SECRETS).exists():
+        raise UserError(f"{folder / SECRETS} already exists: edit it, or remove it first")
+    config = read_json(folder / CONFIG)
+    if not isinstance(config, dict):
+        raise UserError(f"{folder / CONFIG} is not a JSON object: fix it, or rerun init --force")
+    w = Wizard(interactive=sys.stdin.isatty())
+    w.config = config
+    ssids = [n.get("ssid") for n in config.get("wifi") or () if isinstance(n, dict)]
+    _ask_wifi_passwords(w, [(ssid, None) for ssid in ssids if isinstance(ssid, str)])
+    key, required = CLIENT_SECRET.get(config.get("cloud", {}).get("profile"), (None, False))
+    if key is not None:
+        secret = w.ask(f"{key} (from the cloud's console)", None, None if required else "", True)
+        if secret:
+            w.secrets[key] = secret
+    write_private(folder / SECRETS, (json.dumps(w.secrets, indent=2) + "\n").encode())
+    print(f"wrote {folder / SECRETS} (mode 600) for {folder / CONFIG}")
+
+
 def run(args):
     folder = args.dir
+    if args.secrets_only:
+        write_secrets_only(folder)
+        return
     refuse_overwrite(folder, args.force)
+    _apply_from_cloud(args)
     w = Wizard(interactive=sys.stdin.isatty())
     names = ", ".join(board_names())
     w.field("board", f"Board ({names})", args.board)
-    port = w.ask("Serial port (or auto)", args.port, default="auto")
-    if port != "auto" and not os.path.exists(port):
-        raise UserError(f"no serial port {port}: plug the board in, or answer auto")
+    port = w.ask(f"Serial port (or auto, or {PORT_NAME})", args.port, default="auto")
     w.field("device_id", "Device id", args.device_id, default=f"{w.config['board']}-1")
     _ask_wifi(w, args)
     ca = _ask_cloud(w, args)
@@ -201,16 +295,28 @@ def run(args):
     if not (folder / ".gitignore").exists():
         (folder / ".gitignore").write_text(GITIGNORE)
     print(f"wrote {folder / CONFIG}, {folder / SECRETS} (mode 600)", end="")
-    print(f", {folder / CA_FILE}" if ca is not None else "")
-    print("next: tempnode provision, then tempnode run")
+    print(f", {folder / CA_FILE}" if ca is not None else "", end="")
+    print(f"; port {port}{_port_note(port)}")
+    print(f"next: {NEXT_STEPS.format(dir=folder)}")
 
 
 def register(subparsers):
     p = subparsers.add_parser("init", help="write a device folder: config, secrets, CA")
     add_dir_argument(p)
     p.add_argument("--force", action="store_true", help="replace an existing config and secrets")
+    p.add_argument(
+        "--secrets-only",
+        action="store_true",
+        help="write only secrets.json, for the config.json the folder has",
+    )
+    p.add_argument(
+        "--from-cloud",
+        metavar="FILE",
+        help="take the device id, cloud profile, URL, client and CA from a "
+        "`tempnode cloud device add --out` file",
+    )
     p.add_argument("--board", help="board name from `tempnode boards`")
-    p.add_argument("--port", help="the board's serial port, or auto")
+    p.add_argument("--port", help=f"the board's serial port, auto, or {PORT_NAME}")
     p.add_argument("--device-id", help="the device's name in the cloud, e.g. logger-01")
     p.add_argument("--wifi", action="append", metavar="SSID=PASSWORD", help="repeat per network")
     p.add_argument("--profile", help="oauth2, particle, spark2014, usergrid or speckle")

@@ -25,9 +25,9 @@ import urllib.request
 from base64 import b64encode
 
 from .deploy import install_helpers, write_atomic
-from .device import add_board_arguments, connect
+from .device import add_board_arguments, connect, open_serial
 from .errors import UserError
-from .validate import CREDENTIAL, default_port, load_folder
+from .validate import CREDENTIAL, default_port, load_folder, write_private
 
 DEFAULT_VIA = {
     "oauth2": "device-flow",
@@ -210,6 +210,14 @@ def on_device(board, out=print):
         raise UserError("provisioning interrupted: the device keeps its old credential") from None
 
 
+def keep_credential(folder, credential):
+    """The credential in the device folder (mode 600, in its .gitignore), for a board that
+    could not take it: an approval is not thrown away."""
+    path = folder / CREDENTIAL
+    write_private(path, (json.dumps(credential, separators=(",", ":")) + "\n").encode())
+    return path
+
+
 def run(args):
     config, secrets = load_folder(args.dir)
     via = args.via or DEFAULT_VIA[config["cloud"]["profile"]]
@@ -218,6 +226,8 @@ def run(args):
         with connect(port) as board:
             on_device(board)
         return
+    # The board must be there before anyone is asked to approve anything.
+    open_serial(port).close()
     cloud = Cloud(args.dir, config, secrets)
     methods = {
         "device-flow": lambda: via_device_flow(cloud),
@@ -226,9 +236,16 @@ def run(args):
         "paste": via_paste,
     }
     credential = methods[via]()
-    with connect(port) as board:
-        store(board, credential)
-        board.soft_reset()
+    try:
+        with connect(port) as board:
+            store(board, credential)
+            board.soft_reset()
+    except UserError as exc:
+        kept = keep_credential(args.dir, credential)
+        raise UserError(
+            f"{exc}; the credential is kept in {kept}: store it with `tempnode provision "
+            f"--dir {args.dir} --via paste < {kept}`"
+        ) from None
     print(f"stored a {credential['kind']} credential in the board's {CREDENTIAL}; it restarted")
 
 

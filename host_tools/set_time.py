@@ -26,6 +26,7 @@ def run(args):
             after = board.eval("__import__('time').localtime()[:6]")
         except DeviceError as exc:
             raise UserError(f"the board on {board.port} cannot set its clock ({exc})") from None
+        board.soft_reset()  # the raw REPL stopped the logger: start it again (the RTC stays)
     show = "{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}".format
     print(f"board clock was {show(*before)}, now {show(*after)} UTC")
 

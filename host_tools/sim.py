@@ -2,8 +2,9 @@
 
     tempnode sim boards/host/scenarios/demo.json
 
-1. The dev cloud: the one already running from `--cloud-dir` (if it shares a virtual clock),
-   else a new `tempnode cloud serve` there, left running so its dashboard stays up.
+1. The dev cloud: the one serving from `--cloud-dir` (the folder every `tempnode cloud`
+   command uses by default), else a new `tempnode cloud serve` there with the folder's
+   virtual clock, left running so its dashboard stays up (`tempnode cloud stop` ends it).
 2. A device is registered in the cloud with the scenario's dialect and token lifetimes; the
    device folder (config.json, secrets.json, the CA) is written, and the firmware is put on a
    fresh flash image exactly as on a real board: `tempnode deploy` and `tempnode provision`'s
@@ -39,18 +40,22 @@ from pathlib import Path
 
 from . import boards, build
 from .cloud import process as cloud_process
+from .cloud import running
 from .cloud.admin_client import AdminClient
 from .cloud.clock import ServerClock
+from .cloud.command import VCLOCK_FILE
 from .deploy import deploy
 from .device import connect
 from .errors import UserError
-from .paths import BOARDS, BUILD, FIRMWARE, REPO
+from .paths import BOARDS, BUILD, FIRMWARE, cloud_dir, data_home
 from .provision import credential_from, store
 from .virtual_board import LAUNCHER, VirtualBoard, micropython_binary
 
 DEFAULT_SCENARIO = BOARDS / "host" / "scenarios" / "demo.json"
-DEFAULT_CLOUD_DIR = REPO / ".tempnode" / "cloud"
-HEAPSIZE = "256k"  # the firmware as on a board, plus the simulated hardware's own objects
+# The firmware as a board runs it (.mpy in RAM; 64-bit objects), plus what only the simulated
+# board has: its hardware modules, the scenario and the bus model (a board's figures come from
+# the 32-bit runs, README "Boards").
+HEAPSIZE = "320k"
 _USER_CODE = re.compile(r"enter the code (\S+)")
 _POLL_S = 0.02
 # A board publishes its clock lazily (boards/host/time.py: at most 1 s behind), so what a killed
@@ -137,26 +142,24 @@ def compiled_hardware():
     )
 
 
-def start_cloud(cloud_dir, stop_after):
-    """(CloudProcess or None, info): the cloud running from `cloud_dir`, or a new one."""
-    info_file = Path(cloud_dir) / "server.json"
-    if info_file.exists():
-        info = json.loads(info_file.read_text())
-        if info.get("vclock") and _alive(info.get("pid")):
-            return None, info
-    proc = cloud_process.spawn(cloud_dir, vclock=Path(cloud_dir) / "vclock.bin")
-    if not stop_after:
-        # Left running for its dashboard: the process outlives this command.
-        proc.proc.stdout.close()
+def start_cloud(data_dir, stop_after):
+    """(CloudProcess or None, info): the cloud serving from `data_dir`, or a new one there
+    (left running for its dashboard unless `stop_after`: it outlives this command then)."""
+    info = running.running_info(data_dir)
+    if info is not None:
+        if not info.get("vclock"):
+            raise UserError(
+                f"the dev cloud serving from {data_dir} has no virtual clock for the "
+                "simulator: stop it (`tempnode cloud stop`) and run again"
+            )
+        return None, info
+    proc = cloud_process.spawn(
+        data_dir,
+        cloud_process.usual_port_or_any(),
+        Path(data_dir) / VCLOCK_FILE,
+        detach=not stop_after,
+    )
     return proc, proc.info
-
-
-def _alive(pid):
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, TypeError, ValueError):
-        return False
-    return True
 
 
 def host_board_module(name):
@@ -274,6 +277,7 @@ class Run:
             "TEMPNODE_FLASH": str(self.flash),
             "TEMPNODE_SCENARIO": str(scenario_file),
             "TEMPNODE_SCENARIO_T0_MS": str(self.t0_ms),
+            "TEMPNODE_VCLOCK_UNTIL_MS": str(self.end_ms),
             "TEMPNODE_VCLOCK": self.cloud_info["vclock"],
             "TEMPNODE_HARDWARE_MPY": str(hardware),
             "MICROPYPATH": f"{hardware}:{LAUNCHER.parent}",
@@ -386,6 +390,7 @@ class Run:
         for event in events:
             kinds[event["kind"]] = kinds.get(event["kind"], 0) + 1
         return {
+            "device_id": self.device_id,
             "virtual_s": round(self.virtual_s()),
             "boots": self.boots,
             "resets": self.resets,
@@ -440,13 +445,14 @@ def spool_census(work, image):
     return facts
 
 
-def format_summary(facts, cloud_info):
+def format_summary(facts, dashboard):
     lines = [
         "",
         "=== tempnode sim: summary ===",
         f"virtual time      {_stamp(facts['virtual_s'])} in {facts['run_wall_s']} s of wall time, "
         f"{facts['boots']} boot(s); resets: "
         + (", ".join(f"{k} {v}" for k, v in sorted(facts["resets"].items())) or "none"),
+        f"device            {facts['device_id']} (`tempnode cloud readings {facts['device_id']}`)",
         f"readings taken    {facts['taken']}",
         f"stored in cloud   {facts['stored']}",
         f"still spooled     {facts['spooled']} (sent at the next upload)",
@@ -458,7 +464,7 @@ def format_summary(facts, cloud_info):
         + ", ".join(f"{k} {v}" for k, v in sorted(facts["token_events"].items())),
         f"device flow       {facts['device_flow_approvals']} code(s) approved",
         f"outages ridden    Wi-Fi {facts['wifi_outages']}, cloud {facts['cloud_outages']}",
-        f"dashboard         {cloud_info['dashboard']}",
+        f"dashboard         {dashboard}",
     ]
     return "\n".join(lines)
 
@@ -493,13 +499,17 @@ def simulate(scenario_path, work_dir, cloud_dir, stop_cloud=False, out=print):
         facts = Run(scenario, work, info, device_id, out).run()
         facts["run_wall_s"] = round(time.monotonic() - started, 1)
     finally:
-        if cloud_proc is not None and stop_cloud:
+        stopped = cloud_proc is not None and stop_cloud
+        if stopped:
             cloud_proc.stop()
-    out(format_summary(facts, info))
-    if cloud_proc is not None and not stop_cloud:
+    dashboard = "(the dev cloud this run started is stopped)" if stopped else info["dashboard"]
+    out(format_summary(facts, dashboard))
+    if not stopped:
+        out(f"\nthe dev cloud keeps running (pid {info['pid']}): `tempnode cloud stop` stops it")
+    if shutil.which("tempnode") is None:
         out(
-            f"(the dev cloud keeps running for the dashboard: pid {info['pid']}, "
-            f"stop it with `kill {info['pid']}`)"
+            f"`tempnode` is {Path(sys.executable).with_name('tempnode')}: "
+            "`source .venv/bin/activate` puts it on your PATH"
         )
     return facts
 
@@ -512,7 +522,8 @@ def run(args):
 def register(subparsers):
     p = subparsers.add_parser("sim", help="run the firmware on the simulated board (a scenario)")
     p.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO), help="scenario JSON")
-    p.add_argument("--work-dir", default=str(REPO / ".tempnode" / "sim"), help="board files")
-    p.add_argument("--cloud-dir", default=str(DEFAULT_CLOUD_DIR), help="the dev cloud's data")
+    work, data = data_home() / "sim", cloud_dir()
+    p.add_argument("--work-dir", default=str(work), help=f"board files (default {work})")
+    p.add_argument("--cloud-dir", default=str(data), help=f"the dev cloud's data (default {data})")
     p.add_argument("--stop-cloud", action="store_true", help="stop a cloud this run started")
     p.set_defaults(func=run)

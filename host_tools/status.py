@@ -2,7 +2,8 @@
 
 `tempnode.state()` on the board returns a dict (clock, Wi-Fi, last upload, spool, token state
 without the token, free heap, reset cause; `tempnode.status()` prints the same at the REPL);
-nested dicts become dotted rows.
+nested dicts become dotted rows. Asking stops the logger (mpremote's raw REPL interrupts what
+runs), so the board is soft-reset afterwards, as after deploy and provision.
 """
 
 import json
@@ -39,13 +40,24 @@ def read_status(board):
             f"the board on {board.port} could not give its status ({exc}){hint}"
         ) from None
     # Lines before the JSON are what status() itself printed.
-    return json.loads(out.strip().splitlines()[-1])
+    lines = out.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        said = lines[-1][:80] if lines else "nothing"
+        raise UserError(
+            f"the board on {board.port} answered {said!r} instead of its status: "
+            "run tempnode status again"
+        ) from None
 
 
 def run(args):
     with connect(default_port(args)) as board:
         status = read_status(board)
+        # Reading it stopped the logger (the raw REPL interrupts it): start it again.
+        board.soft_reset()
     print(format_table(status) if isinstance(status, dict) else status)
+    print("(the board soft-reset after answering: the logger is running again)")
 
 
 def register(subparsers):

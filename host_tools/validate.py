@@ -26,14 +26,19 @@ LOCAL = "local.json"  # host-only settings of the folder (the serial port), neve
 
 
 @cache
-def config_schema():
-    """The firmware's `tempnode.config` module, run by CPython."""
+def firmware_module(name):
+    """A plain-data firmware module (`tempnode.<name>`, no MicroPython imports) run by CPython."""
     spec = importlib.util.spec_from_file_location(
-        "tempnode_device_config", FIRMWARE / "tempnode" / "config.py"
+        f"tempnode_device_{name}", FIRMWARE / "tempnode" / f"{name}.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def config_schema():
+    """The firmware's `tempnode.config` module, run by CPython."""
+    return firmware_module("config")
 
 
 def catalogue():
@@ -44,9 +49,16 @@ def read_json(path):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{path} does not exist: create it with `tempnode init`") from None
+        raise UserError(f"{path} does not exist: {_how_to_create(path)}") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _how_to_create(path):
+    folder = path.parent
+    if path.name == SECRETS and (folder / CONFIG).exists():
+        return f"write it for {folder / CONFIG} with `tempnode init --dir {folder} --secrets-only`"
+    return f"create the folder with `tempnode init --dir {folder}`"
 
 
 def ca_problem(data, name):
@@ -84,15 +96,21 @@ def folder_problems(folder):
     return config, secrets, problems
 
 
+def board_line(problem):
+    """A problem as the board prints it at boot (firmware/tempnode/app.py)."""
+    return "tempnode: CONFIG ERROR: " + problem
+
+
 def load_folder(folder):
-    """A valid folder's (config with defaults, secrets); prints every problem otherwise."""
+    """A valid folder's (config with defaults, secrets); prints every problem otherwise, each
+    as the board would print it."""
     config, secrets, problems = folder_problems(folder)
     if problems:
         for problem in problems:
-            print(problem, file=sys.stderr)
+            print(board_line(problem), file=sys.stderr)
+        some = f"{len(problems)} problems (listed above): fix them"
         raise UserError(
-            f"{folder} has {len(problems)} problem{'s' if len(problems) > 1 else ''} "
-            "(listed above): fix them and retry"
+            f"{folder} has {some if len(problems) > 1 else '1 problem (above): fix it'} and retry"
         )
     return config_schema().with_defaults(config), secrets
 

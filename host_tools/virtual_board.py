@@ -67,7 +67,9 @@ def _raw_pty():
 
 
 class VirtualBoard:
-    def __init__(self, workdir, flash_image=None, env=None, heapsize="512k"):
+    def __init__(
+        self, workdir, flash_image=None, env=None, heapsize="512k", drop_unread_output=False
+    ):
         self.workdir = Path(workdir)
         self.flash_image = flash_image
         self.extra_env = dict(env or {})
@@ -87,6 +89,11 @@ class VirtualBoard:
         self._board_master, self._board_slave = _raw_pty()
         self._host_master, self._host_slave = _raw_pty()
         self.port = os.ttyname(self._host_slave)
+        if drop_unread_output:
+            # A board left running prints whether or not a host listens, and a UART drops
+            # what nobody reads: past the pty's buffer, output goes nowhere instead of
+            # stopping the board (a blocked write would freeze the firmware's next print).
+            os.set_blocking(self._host_master, False)
 
     def __enter__(self):
         return self.start()
@@ -167,7 +174,10 @@ class VirtualBoard:
             cooked = cooked[1:]
         self._last_out = data[-1:]
         self.console.extend(cooked)
-        os.write(self._host_master, cooked)
+        try:
+            os.write(self._host_master, cooked)
+        except BlockingIOError:
+            pass  # nobody reads the port (drop_unread_output)
 
     def _to_board(self, data):
         # Bytes after a Ctrl-C wait for it to be delivered, so they reach the board in order.
@@ -224,20 +234,3 @@ class VirtualBoard:
         except OSError:
             return False
         return len(fields) > 1 and fields[0] == str(_READ_SYSCALL) and int(fields[1], 16) == 0
-
-
-def main():
-    """`python -m host_tools.virtual_board DIR [FLASH]`: serve a virtual board until Ctrl-C."""
-    workdir = sys.argv[1] if len(sys.argv) > 1 else "."
-    flash = sys.argv[2] if len(sys.argv) > 2 else None
-    with VirtualBoard(workdir, flash_image=flash) as board:
-        print(f"virtual board on {board.port}", flush=True)
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
-
-
-if __name__ == "__main__":
-    main()

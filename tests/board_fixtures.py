@@ -57,3 +57,44 @@ def wait_for_console(board, text, timeout=10):
     while text not in board.console and time.monotonic() < deadline:
         time.sleep(0.05)
     return text in board.console
+
+
+class Terminal:
+    """A command run on a pseudo-terminal, as in a person's terminal: keys in, screen out."""
+
+    def __init__(self, argv, **popen):
+        import os
+        import pty
+        import subprocess
+
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, **popen)
+        os.close(slave)
+        self.seen = b""
+
+    def read_until(self, text, timeout=15):
+        import os
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while text not in self.seen and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    self.seen += os.read(self.master, 4096)
+                except OSError:  # the command ended and closed the terminal
+                    break
+        return text in self.seen
+
+    def type(self, keys):
+        import os
+
+        os.write(self.master, keys)
+
+    def close(self):
+        import os
+
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)

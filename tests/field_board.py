@@ -157,17 +157,24 @@ class FieldBoard:
     def led_bursts(self, gap_ms=300):
         """The LED's blinks grouped into patterns: [[on_ms, ...], ...]; a blink that starts
         more than `gap_ms` after the previous one ended starts a new pattern."""
-        bursts = []
+        return [blinks for _start, blinks in self._patterns(gap_ms)]
+
+    def led_pattern_starts(self, gap_ms=300):
+        """The virtual ms at which each LED pattern began (the logger shows one per sample)."""
+        return [start for start, _blinks in self._patterns(gap_ms)]
+
+    def _patterns(self, gap_ms):
+        patterns = []
         levels = self.led_levels()
         last_off = None
         for (start, level), (end, _) in zip(levels, levels[1:], strict=False):
             if level != 1:
                 continue
             if last_off is None or start - last_off > gap_ms:
-                bursts.append([])
-            bursts[-1].append(end - start)
+                patterns.append((start, []))
+            patterns[-1][1].append(end - start)
             last_off = end
-        return bursts
+        return patterns
 
     def cloud_readings(self):
         return self.installed.cloud.admin.readings(self.installed.device_id)

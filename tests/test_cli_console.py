@@ -8,6 +8,7 @@ import pytest
 from board_fixtures import (  # noqa: F401 - pytest fixtures
     CLIENT_SECRET,
     WIFI_PASSWORD,
+    Terminal,
     board,
     ca_pem,
     device_folder,
@@ -45,6 +46,9 @@ def test_masker_catches_a_secret_split_across_reads():
     masker = console.Masker([b"topsecret"])
     shown = masker.feed(b"a tops") + masker.feed(b"ecret b") + masker.flush()
     assert shown == b"a [secret] b"
+    # A line is shown when it ends, not held until more output comes.
+    assert masker.feed(b"tempnode: Wi-Fi joined home\r\n") == b"tempnode: Wi-Fi joined home\r\n"
+    assert masker.feed(b"sent top") == b"sent " and masker.flush() == b"top"
 
 
 def test_status_without_the_firmware_says_what_to_do(board, tmp_path, capsys):  # noqa: F811
@@ -146,41 +150,19 @@ def test_every_provision_way_is_offered(via):
 
 
 def test_repl_is_an_interactive_terminal_on_the_board(board, tmp_path):  # noqa: F811
-    import os
-    import pty
-    import select
-    import subprocess
     import sys
-    import time
 
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
+    repl = Terminal(
         [sys.executable, "-m", "host_tools.cli", "repl", "--dir", str(tmp_path)]
-        + ["--port", board.port],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
+        + ["--port", board.port]
     )
-    seen = b""
-
-    def read_until(text, timeout=15):
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while text not in seen and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                seen += os.read(master, 4096)
-        return text in seen
-
     try:
-        assert read_until(b"Use Ctrl-] or Ctrl-x to exit this shell")
-        os.write(master, b"\r")
-        assert read_until(b">>> ")
-        os.write(master, b"print(6 * 7)\r")
-        assert read_until(b"42\r\n")
-        os.write(master, b"\x1d")  # Ctrl-]: leave the terminal
-        assert proc.wait(timeout=15) == 0
+        assert repl.read_until(b"Use Ctrl-] or Ctrl-x to exit this shell")
+        repl.type(b"\r")
+        assert repl.read_until(b">>> ")
+        repl.type(b"print(6 * 7)\r")
+        assert repl.read_until(b"42\r\n")
+        repl.type(b"\x1d")  # Ctrl-]: leave the terminal
+        assert repl.proc.wait(timeout=15) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
-        os.close(slave)
+        repl.close()

@@ -96,13 +96,14 @@ def test_validate_reports_every_problem_and_exits_2(device_folder, capsys):  # n
     capsys.readouterr()
     assert main(["validate", "--dir", str(device_folder)]) == 2
     err = capsys.readouterr().err.splitlines()
+    board = "tempnode: CONFIG ERROR: "  # the lines as the board prints them at boot
     assert err[:4] == [
-        "config.json: upload.batch_size is 0, expected a whole number from 1 to 200",
-        'secrets.json: wifi has no password for "barn", expected "wifi": {"barn": "<password>"} '
-        '("" for an open network)',
-        f"secrets.json: readable by other users (mode 644), expected 600: chmod 600 "
+        board + "config.json: upload.batch_size is 0, expected a whole number from 1 to 200",
+        board + 'secrets.json: wifi has no password for "barn", expected "wifi": '
+        '{"barn": "<password>"} ("" for an open network)',
+        board + f"secrets.json: readable by other users (mode 644), expected 600: chmod 600 "
         f"{device_folder / 'secrets.json'}",
-        "ca.der is PEM, expected DER: convert it with `tempnode init --ca ca.der`",
+        board + "ca.der is PEM, expected DER: convert it with `tempnode init --ca ca.der`",
     ]
     assert (
         err[4]
@@ -156,3 +157,60 @@ def test_a_pasted_pem_ca_that_is_garbage_is_refused(tmp_path):
     bad.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
     with pytest.raises(UserError):
         init_wizard._read_ca(str(bad))
+
+
+def test_one_problem_is_said_in_the_singular(device_folder, capsys):  # noqa: F811
+    (device_folder / "secrets.json").chmod(0o640)
+    assert main(["validate", "--dir", str(device_folder)]) == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == f"tempnode: error: {device_folder} has 1 problem (above): fix it and retry"
+
+
+def test_a_folder_can_be_made_before_the_board_is_plugged_in(tmp_path, ca_pem, capsys):  # noqa: F811
+    folder = tmp_path / "logger-01"
+    assert main(init_args(folder, ca_pem, port="/dev/ttyNOPE")) == 0
+    out = capsys.readouterr().out
+    assert "port /dev/ttyNOPE (/dev/ttyNOPE is not there now: plug the board in" in out
+    assert json.loads((folder / "local.json").read_text()) == {"port": "/dev/ttyNOPE"}
+    # The next steps in the README's order: deploy, then provision, then run.
+    assert out.splitlines()[-1] == (
+        f"next: tempnode deploy --dir {folder}, then tempnode provision --dir {folder}, "
+        f"then tempnode run --dir {folder}"
+    )
+
+
+def test_a_network_without_a_password_is_refused_not_made_open(tmp_path, ca_pem, capsys):  # noqa: F811
+    folder = tmp_path / "logger-01"
+    args = init_args(folder, ca_pem)
+    args[args.index(f"home={WIFI_PASSWORD}")] = "home"
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "tempnode: error: --wifi home has no password: give --wifi home=PASSWORD "
+        "(--wifi home= for an open network)"
+    )
+    assert not folder.exists()
+    args[args.index("home")] = "home="
+    assert main(args) == 0
+    assert json.loads((folder / "secrets.json").read_text())["wifi"] == {"home": ""}
+
+
+def test_a_lost_secrets_file_is_written_again_for_the_config(device_folder, capsys, monkeypatch):  # noqa: F811
+    config_before = (device_folder / "config.json").read_bytes()
+    (device_folder / "secrets.json").unlink()
+    assert main(["validate", "--dir", str(device_folder)]) == 2
+    advice = capsys.readouterr().err.strip()
+    fix = f"tempnode init --dir {device_folder} --secrets-only"
+    assert advice.endswith(
+        f"secrets.json does not exist: write it for {device_folder / 'config.json'} with `{fix}`"
+    )
+    monkeypatch.setattr(init_wizard.sys.stdin, "isatty", lambda: True)
+    answers = iter(["barn-password", "new-client-secret"])
+    monkeypatch.setattr(init_wizard.getpass, "getpass", lambda prompt: next(answers))
+    assert main(fix.split()[1:]) == 0
+    assert (device_folder / "config.json").read_bytes() == config_before
+    secrets = json.loads((device_folder / "secrets.json").read_text())
+    assert secrets == {"wifi": {"home": "barn-password"}, "client_secret": "new-client-secret"}
+    assert stat.S_IMODE((device_folder / "secrets.json").stat().st_mode) == 0o600
+    capsys.readouterr()
+    assert main(["validate", "--dir", str(device_folder)]) == 0

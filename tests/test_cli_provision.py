@@ -1,12 +1,17 @@
 """`tempnode provision` against the real dev cloud: device flow and password grant on the host,
 the credential stored on the virtual board, and no token on the console."""
 
+import functools
+import io
 import json
+import stat
+import time
 
 from board_fixtures import board, wait_for_console  # noqa: F401 - pytest fixtures
 
 from host_tools import provision
 from host_tools.cli import main
+from host_tools.virtual_board import VirtualBoard
 
 
 def folder_for(dev_cloud, tmp_path, profile, device):
@@ -87,3 +92,52 @@ def test_spark2014_password_grant_happens_on_the_host_only(dev_cloud, tmp_path):
         assert "invalid_grant" in str(exc)
     else:
         raise AssertionError("a wrong password must be refused")
+
+
+def test_a_missing_board_is_said_before_anyone_is_asked_to_approve(dev_cloud, tmp_path, capsys):
+    device = dev_cloud.admin.create_device("logger-01", profile="oauth2", provision=False)
+    folder = folder_for(dev_cloud, tmp_path, "oauth2", device)
+    started = time.monotonic()
+    assert main(["provision", "--dir", str(folder), "--port", "/dev/ttyNOPE"]) == 2
+    assert time.monotonic() - started < 1.0
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == "tempnode: error: no serial port /dev/ttyNOPE: plug the board in, or use --port auto"
+    )
+    assert dev_cloud.admin.events("logger-01", kind="device_code") == []
+
+
+def test_an_approval_outlives_a_board_unplugged_during_the_flow(
+    dev_cloud, tmp_path, capsys, monkeypatch
+):
+    """The person approved; the board went away meanwhile: the credential waits in the
+    folder (mode 600) and `--via paste` stores it once the board is back."""
+    device = dev_cloud.admin.create_device("logger-01", profile="oauth2", provision=False)
+    folder = folder_for(dev_cloud, tmp_path, "oauth2", device)
+    first = VirtualBoard(tmp_path / "board-fs").start()
+
+    def person_approves_and_the_cable_is_pulled(seconds):
+        shown = capsys.readouterr().out
+        dev_cloud.admin.approve(shown.split("enter the code ")[1].split()[0])
+        first.stop()
+
+    waiting = functools.partial(
+        provision.via_device_flow, sleep=person_approves_and_the_cable_is_pulled
+    )
+    monkeypatch.setattr(provision, "via_device_flow", waiting)
+    assert main(["provision", "--dir", str(folder), "--port", first.port]) == 2
+    kept = folder / "credential.json"
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        f"the credential is kept in {kept}: store it with `tempnode provision --dir {folder} "
+        f"--via paste < {kept}`"
+    ), err
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    credential = json.loads(kept.read_text())
+    assert credential["kind"] == "refresh_token" and credential["refresh_token"] not in err
+    with VirtualBoard(tmp_path / "board-fs") as again:
+        monkeypatch.setattr(provision.sys, "stdin", io.StringIO(kept.read_text()))
+        args = ["provision", "--dir", str(folder), "--port", again.port, "--via", "paste"]
+        assert main(args) == 0
+        assert json.loads((again.workdir / "credential.json").read_text()) == credential

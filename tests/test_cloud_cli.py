@@ -111,7 +111,7 @@ def test_admin_mistakes_are_one_sentence_and_exit_2(cloud, tmp_path, capsys):
     code, _, err = cli(capsys, "approve", "BCDF-GHJK", "--data-dir", data)
     assert code == 2 and "no pending device login" in err
     code, _, err = cli(capsys, "device", "list", "--data-dir", str(tmp_path / "elsewhere"))
-    assert code == 2 and "tempnode cloud serve" in err
+    assert code == 2 and "tempnode cloud start" in err
 
 
 def test_the_data_directory_survives_a_restart(dev_cloud_process, tmp_path):
@@ -214,3 +214,40 @@ def test_generated_secrets_can_follow_a_command_line_option():
     made = [new_secret() for _ in range(2000)]  # about 1 in 64 urlsafe strings starts with "-"
     assert not [s for s in made if s.startswith("-")]
     assert len(set(made)) == len(made) and min(map(len, made)) == 43
+
+
+def test_one_folder_one_cloud_started_stopped_and_found_by_name(tmp_path, capsys):
+    """`start` runs it in the background; a second server on the folder is refused and
+    server.json keeps the first's address; `status`, then `stop`, then the commands say it
+    is stopped instead of talking to a dead address."""
+    from host_tools.cloud import process
+
+    data = str(tmp_path / "data")
+    try:
+        code, out, _ = cli(capsys, "start", "--port", "0", "--data-dir", data)
+        assert code == 0 and "dev cloud started: https://localhost:" in out
+        info = json.loads((tmp_path / "data" / "server.json").read_text())
+        code, out, _ = cli(capsys, "start", "--port", "0", "--data-dir", data)
+        assert code == 0 and f"already running: {info['url']} (pid {info['pid']})" in out
+        code, _, err = cli(capsys, "start", "--name", "laptop.lan", "--data-dir", data)
+        assert code == 2 and "`tempnode cloud stop` first to change --bind or --name" in err
+        code, _, err = cli(capsys, "serve", "--port", "0", "--data-dir", data)
+        assert code == 2 and f"a dev cloud already serves from {data}" in err
+        assert json.loads((tmp_path / "data" / "server.json").read_text()) == info
+        code, out, _ = cli(capsys, "status", "--data-dir", data)
+        assert code == 0 and f"url              {info['url']}" in out
+        assert f"pid              {info['pid']}" in out
+        code, out, _ = cli(capsys, "device", "list", "--data-dir", data)
+        assert code == 0 and json.loads(out) == []
+        code, out, _ = cli(capsys, "stop", "--data-dir", data)
+        assert code == 0 and f"stopped the dev cloud at {info['url']}" in out
+        with pytest.raises(requests.ConnectionError):
+            requests.get(info["url"], verify=info["ca_pem"], timeout=5)
+        code, out, _ = cli(capsys, "status", "--data-dir", data)
+        assert code == 1 and "no dev cloud is serving" in out
+        code, _, err = cli(capsys, "device", "list", "--data-dir", data)
+        assert code == 2 and "(stopped): start it with `tempnode cloud start`" in err
+        code, out, _ = cli(capsys, "stop", "--data-dir", data)
+        assert code == 0 and "nothing to stop" in out
+    finally:
+        process.stop(data)

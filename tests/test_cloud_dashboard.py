@@ -4,6 +4,8 @@ sensors' lines, the gap, the no-reading reasons and the token events."""
 
 import base64
 import hashlib
+import itertools
+import re
 import shutil
 import subprocess
 
@@ -12,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from PIL import Image
 
+from host_tools.cloud import dashboard
 from host_tools.paths import BUILD
 
 SENSORS = {"28ff4a1b02170345": "tank", "28ff4a1b02170346": "pipe", "28ff4a1b02170347": "room"}
@@ -139,3 +142,25 @@ def test_dashboard_in_headless_chromium(dev_cloud, tmp_path, capsys):
     for colour in SENSOR_COLOURS:
         assert colours.get(colour, 0) > 100, f"no line drawn in {colour}"
     assert colours.get(RED, 0) > 20  # no-reading crosses and the rejected token event
+
+
+def test_dashboard_counts_every_reading_says_when_the_plot_is_cut_and_ticks_are_round(
+    dev_cloud, monkeypatch
+):
+    readings = fill(dev_cloud)
+    web = dev_cloud.session()
+    start = web.post(dev_cloud.url("/oauth/device_authorization"), data={"client_id": "logger-01"})
+    dev_cloud.admin.approve(start.json()["user_code"])  # the longest lane label there is
+    monkeypatch.setattr(dashboard, "MAX_POINTS", 100)
+    html = web.get(dev_cloud.url("/dashboard")).text
+    assert f"{len(readings)} readings (3 without a value)" in html
+    assert "the plot shows the latest 100 of them, from " in html
+    readings_svg = html.split("aria-label='readings'>")[1].split("</svg>")[0]
+    ticks = [float(v) for v in re.findall(r"text-anchor='end'>(-?[\d.]+)</text>", readings_svg)]
+    steps = {round(b - a, 6) for a, b in itertools.pairwise(ticks)}
+    assert len(ticks) >= 4 and len(steps) == 1, ticks  # evenly spaced
+    assert steps.pop() in (0.5, 1, 2, 2.5, 5, 10), ticks  # and round
+    lane = re.search(
+        r"<text x='([\d.]+)' y='[\d.]+' text-anchor='end'>device_code_approved<", html
+    )
+    assert float(lane.group(1)) - dashboard.text_width("device_code_approved") > 0  # not cut off

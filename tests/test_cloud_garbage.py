@@ -168,6 +168,10 @@ def test_random_bodies_on_every_route_never_break_the_server(
         .replace("(?P<fault_id>[^/]+)", "1")
         .replace("(?P<app_id>[^/]+)", "logger-01")
         .replace("(?P<challenge>[^/]+)", "c" * 43)
+        .replace("(?P<board>[^/]+)", "host")
+        .replace("(?P<channel>[^/]+)", "stable")
+        .replace("(?P<version>[^/]+)", "0.1.0+0000000000")
+        .replace("(?P<index>[^/]+)", "0")
         .replace("\\Z", "")
         .replace("\\", ""): r.method
         for r in build_routes()

@@ -132,6 +132,8 @@ def test_missing_busy_and_silent_ports_are_one_line_errors(board, tmp_path, monk
     assert main(["status", "--dir", str(tmp_path), "--port", "/dev/ttyNOPE"]) == 2
     with pytest.raises(UserError, match="no serial port /dev/ttyNOPE: plug the board in"):
         device.open_serial("/dev/ttyNOPE")
+    with pytest.raises(UserError, match="/dev/null is not a serial port: name the board's port"):
+        device.open_serial("/dev/null")
     holder = device.open_serial(board.port)
     try:
         with pytest.raises(UserError, match=f"{board.port} is busy: another program"):

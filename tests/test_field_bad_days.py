@@ -2,9 +2,12 @@
 # missing secrets file, a full filesystem and a 1-Wire bus shorted low each give the documented
 # console message and LED pattern, and none becomes a crash loop.
 import json
+import shutil
 
 import pytest
 from field_board import FieldBoard, count, install_device, start_cloud
+
+from host_tools.cli import main
 
 CONFIG_ERROR = [60] * 5  # status_led.PATTERNS: 5 fast blinks of 60 ms
 OK_BLIP = [30]  # status_led.PATTERNS: "ok", one 30 ms blip per sample
@@ -88,7 +91,8 @@ def test_a_malformed_config_prints_every_problem_blinks_config_error_and_stays_a
     config = dict(installed.config, sample_interval_s=0, colour="blue")
     board = FieldBoard(installed, tmp_path, files={"config.json": json.dumps(config)})
     problems = [
-        "config.json: sample_interval_s is 0, expected whole seconds from 1 to 86400",
+        "config.json: sample_interval_s is 0, expected whole seconds from 5 to 86400 (an upload "
+        "needs a few seconds between two samples)",
         "config.json: colour is an unknown field (a typo?)",  # README: reported as typos
     ]
     assert_config_error_at_repl(board, problems)
@@ -170,3 +174,17 @@ def test_a_bus_shorted_low_is_reported_once_blinks_sensor_fault_and_uploads_bus_
     assert 2 <= len(shorted) <= 4, readings
     assert all("c" not in r or r["c"] is None for r in shorted), shorted
     assert any(r.get("error") is None for r in readings), readings
+
+
+def test_validate_prints_exactly_the_lines_the_board_prints(installed, tmp_path, capsys):
+    """`tempnode validate` on the laptop and the board at boot, for the same bad config."""
+    config = dict(installed.config, sample_interval_s=0, colour="blue")
+    folder = tmp_path / "device"
+    shutil.copytree(installed.image.parent / "device", folder)
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["validate", "--dir", str(folder)]) == 2
+    on_laptop = capsys.readouterr().err.splitlines()[:-1]  # the last line is the summary
+    board = FieldBoard(installed, tmp_path / "board", files={"config.json": json.dumps(config)})
+    assert board.boot() == 0, board.lines
+    on_board = [line for line in board.lines if "CONFIG ERROR" in line]
+    assert on_laptop == on_board and len(on_board) == 2, (on_laptop, on_board)

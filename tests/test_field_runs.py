@@ -62,6 +62,10 @@ def test_demo_rides_out_outages_and_heals_a_revocation_by_device_flow(tmp_path):
     lines = []
     facts = run(tmp_path, "demo", lines)
     assert_nothing_lost(facts)
+    # Virtual time stops at the run's end: 3 hours of 1-minute samples of 4 sensors, every run.
+    assert facts["taken"] == 180 * 4, facts
+    # The run stopped the cloud it started (stop_cloud): no dashboard address for it.
+    assert any("dashboard         (the dev cloud this run started is stopped)" in o for o in lines)
     assert facts["device_flow_approvals"] == 1, facts
     assert facts["token_events"]["revoked"] == 1, facts
     assert any("NEEDS PROVISIONING" in line for line in lines)

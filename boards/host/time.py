@@ -16,7 +16,10 @@ otherwise mean ~600 writes), and by `publish()`, which the board's socket calls 
 talks to the cloud, so the cloud's clock is exact whenever it can observe the device.
 With `TEMPNODE_VCLOCK_STILL=1` real time does not flow into virtual time at all: only
 sleeps and bus time move it, so a test can assert exact durations (not for use with a shared
-`TEMPNODE_VCLOCK` file, whose readers add real time).
+`TEMPNODE_VCLOCK` file, whose readers add real time). With `TEMPNODE_REALTIME=1` (the practice
+board, `tempnode practice-board`) a sleep waits in real time, as on a real board. With
+`TEMPNODE_VCLOCK_UNTIL_MS` (the end of a `tempnode sim` run) virtual time skips no further
+than that: a sleep past it waits in real time until the run stops the board.
 
 One alarm (`set_alarm`, the board's watchdog) is checked lazily: whenever time is read or a
 sleep moves it, and a sleep that would pass the alarm stops there first.
@@ -44,6 +47,12 @@ _rtc_error_ms = int(os.getenv("TEMPNODE_RTC_ERROR_S") or 0) * 1000
 _real_base_us = _host.time_ns() // 1000
 _real_base_ticks = _host.ticks_us()
 _still_us = _real_base_us if os.getenv("TEMPNODE_VCLOCK_STILL") == "1" else None
+# The practice board: sleeps take real time (virtual time is then the host's time plus the
+# shared offset, which this board never moves).
+_realtime = os.getenv("TEMPNODE_REALTIME") == "1"
+# The end of a scenario run, in virtual Unix ms: a sleep never skips past it, but waits in
+# real time there until the run stops the board, so a run takes the same samples every time.
+_until_ms = int(os.getenv("TEMPNODE_VCLOCK_UNTIL_MS") or 0) or None
 _alarm_us = None
 _on_alarm = None
 
@@ -115,14 +124,20 @@ def virtual_ms():
 
 
 def advance_ms(ms):
-    """Move virtual time forward by `ms` (what a sleep does)."""
+    """Move virtual time forward by `ms` (what a sleep does); in real time, or past the end
+    of the run, wait that long instead."""
     global _offset_ms
     if ms > 0:
         if _alarm_us is not None:
             ms = min(ms, max(0, -((_now_us() - _alarm_us) // 1000)))  # stop at the alarm
-        _offset_ms += ms
-        if _offset_ms - _published_ms >= _PUBLISH_DRIFT_MS:
+        skip = 0 if _realtime else ms
+        if _until_ms is not None:
+            skip = min(skip, max(0, _until_ms - _now_us() // 1000))
+        _offset_ms += skip
+        if _offset_ms - _published_ms >= _PUBLISH_DRIFT_MS or skip < ms:
             publish()
+        if skip < ms:
+            _host.sleep_ms(ms - skip)
         virtual_us()
 
 

@@ -51,6 +51,7 @@ class Parts:
         self._spool = None
         self._link = None
         self._wifi = None
+        self._ota = None
         self.loop = None
 
     def configure(self):
@@ -85,6 +86,8 @@ class Parts:
 
             self._link = CloudLink(self.config, self.secrets, self.clock, ".")
             self._link.restore(self.boot_state.link)  # its backoffs from before a reset
+            # Every batch says which firmware runs, and how the last update ended.
+            self._link.uploader.facts = self.ota.facts
         return self._link
 
     # The link is made at the first upload session (inside its error handling: a heap too
@@ -113,6 +116,14 @@ class Parts:
 
     def wifi_failing(self):
         return self._wifi is not None and self._wifi.failing()
+
+    @property
+    def ota(self):
+        if self._ota is None:
+            from tempnode.ota import Updates
+
+            self._ota = Updates(self.config, self.board, self.clock, self.wdt_feed, self.reset)
+        return self._ota
 
     @property
     def wifi(self):

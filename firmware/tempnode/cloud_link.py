@@ -51,12 +51,12 @@ class CloudLink:
         cloud = config["cloud"]
         self.cloud = cloud
         self.clock = clock
-        self.profile = profiles.get(cloud["profile"])
+        self.profile = profiles.for_cloud(cloud)
         self._store_dir = store_dir
         self._session = None
         self.store = CredentialStore(_join(store_dir, CREDENTIAL_FILE))
         self.tokens = TokenManager(self.profile, cloud, secrets, self.store, clock)
-        self.uploader = Uploader(self.profile, cloud, config["device_id"], self.tokens, clock)
+        self.uploader = Uploader(self.profile, config["device_id"], self.tokens, clock)
         self.secrets = secrets
         self.gate = Backoff.by_outcome()
         self._heal_backoff = Backoff(_HEAL_BASE_MS, _HEAL_CAP_MS)
@@ -149,7 +149,7 @@ class CloudLink:
             if self.tokens.recover(self.session, deadline_ms):
                 self._flow = None
                 return True
-            if self.profile["device_flow"] is None:
+            if self.profile["device_authorization_url"] is None:
                 return False
             return self._flow_step(deadline_ms)
         except LinkError as e:
@@ -182,8 +182,12 @@ class CloudLink:
             raise
         if body is None:
             return False
-        self.tokens.adopt(body)
         self._flow = None
+        try:
+            self.tokens.adopt(body)
+        except LinkError:
+            self._heal_backoff.failed(self.clock.monotonic_ms())  # a new code, later
+            raise
         self._heal_backoff.succeeded()
         self.gate.succeeded()
         return True
@@ -194,7 +198,7 @@ class CloudLink:
         later = self.tokens.dead.wait_ms(now)
         if self._flow is not None:
             later = min(later, max(0, self._flow.next_poll_ms - now))
-        elif self.profile["device_flow"] is not None:
+        elif self.profile["device_authorization_url"] is not None:
             later = min(later, self._heal_backoff.wait_ms(now))
         return now + max(self.gate.wait_ms(now), later)
 

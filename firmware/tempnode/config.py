@@ -8,8 +8,9 @@ and `tempnode init` (CPython), so both print the same one-line messages:
 and static client secrets. Messages about secrets name the field, never the value.
 
 The schema is data (`_FIELDS`): a field is (section, name, kind, low, high, default, expected).
-`kind` picks a checker from `_CHECKS`; `low`/`high` bound integers and string lengths;
-a default of `_REQUIRED` makes the field mandatory. Rules that tie fields together (the URL
+`kind` picks a checker from `_CHECKS`; `low`/`high` bound integers and string lengths (for a
+`choice`, `low` is the tuple of allowed values); a default of `_REQUIRED` makes the field
+mandatory. Rules that tie fields together (the URL
 scheme and the CA, the board's TLS tier, per-dialect fields) follow the table.
 No `re` (heavy on the device); nothing allocated unless there is a problem to report.
 """
@@ -17,7 +18,9 @@ No `re` (heavy on the device); nothing allocated unless there is a problem to re
 import json
 
 _REQUIRED = "required"
-PROFILES = ("oauth2", "particle", "spark2014", "usergrid", "speckle")
+PROFILES = ("oauth2", "particle", "spark2014", "usergrid", "speckle")  # tempnode.profiles.NAMES
+_ENDPOINTS = ("token_url", "device_authorization_url", "readings_url")
+_ENDPOINT = "an https:// URL, or a path starting with / on base_url's server"
 
 # Fields only some cloud dialects need (README, "Cloud wire contract").
 _PROFILE_FIELDS = {"usergrid": ("org", "app"), "speckle": ("app_id",)}
@@ -28,7 +31,7 @@ _FIELDS = (
     ("", "board", "text", 1, 40, _REQUIRED, "a board name from `tempnode boards`"),
     ("", "wifi", "wifi", 1, 8, _REQUIRED, 'a list of 1-8 networks like [{"ssid": "home"}]'),
     ("", "cloud", "object", 0, 0, _REQUIRED, "an object with the cloud's profile and URL"),
-    ("cloud", "profile", "choice", 0, 0, _REQUIRED, "one of " + ", ".join(PROFILES)),
+    ("cloud", "profile", "choice", PROFILES, 0, _REQUIRED, "one of " + ", ".join(PROFILES)),
     ("cloud", "base_url", "url", 8, 200, _REQUIRED, "an https:// URL such as https://api.example"),
     (
         "cloud",
@@ -45,7 +48,58 @@ _FIELDS = (
     ("cloud", "org", "text", 1, 100, None, "the Usergrid organization name"),
     ("cloud", "app", "text", 1, 100, None, "the Usergrid application name"),
     ("cloud", "app_id", "text", 1, 100, None, "the Speckle application id"),
-    ("", "sample_interval_s", "int", 1, 86400, 60, "whole seconds from 1 to 86400"),
+    # Your own server's endpoints and options (tempnode.profiles.OPTIONS; README, "Your own
+    # cloud"); the profile's are the defaults.
+    ("cloud", "token_url", "endpoint", 1, 300, None, _ENDPOINT),
+    ("cloud", "device_authorization_url", "endpoint", 1, 300, None, _ENDPOINT),
+    ("cloud", "readings_url", "endpoint", 1, 300, None, _ENDPOINT),
+    (
+        "cloud",
+        "scope",
+        "text",
+        1,
+        200,
+        None,
+        'the scope to ask for, e.g. "readings offline_access"',
+    ),
+    (
+        "cloud",
+        "client_auth",
+        "choice",
+        ("client_secret_basic", "client_secret_post", "none"),
+        0,
+        None,
+        "client_secret_basic, client_secret_post or none",
+    ),
+    (
+        "cloud",
+        "ack",
+        "choice",
+        ("stored", "2xx"),
+        0,
+        None,
+        "stored (the reply lists the stored seqs) or 2xx (any 2xx means all stored)",
+    ),
+    (
+        "cloud",
+        "readings_body",
+        "choice",
+        ("json", "particle_event"),
+        0,
+        None,
+        "json or particle_event",
+    ),
+    # An upload session needs a few seconds between two samples (a TLS handshake takes 1-2 s
+    # on an ESP32), and the sample, not the upload, gives way: so at least 5 s (issue 14).
+    (
+        "",
+        "sample_interval_s",
+        "int",
+        5,
+        86400,
+        60,
+        "whole seconds from 5 to 86400 (an upload needs a few seconds between two samples)",
+    ),
     ("", "upload", "object", 0, 0, {}, "an object with interval_s and batch_size"),
     ("upload", "interval_s", "int", 1, 604800, 300, "whole seconds from 1 to 604800"),
     ("upload", "batch_size", "int", 1, 200, 50, "a whole number from 1 to 200"),
@@ -64,13 +118,25 @@ _FIELDS = (
     ("deep_sleep", "enabled", "bool", 0, 0, False, "true or false"),
     ("deep_sleep", "upload_every_wakes", "int", 1, 1000, 10, "a whole number from 1 to 1000"),
     ("", "reboot_after_no_upload_s", "int", 0, 31536000, 3600, "seconds (0 = never reboot)"),
+    ("", "ota", "object", 0, 0, {}, "an object with public_key, channel and check_interval_s"),
+    (
+        "ota",
+        "public_key",
+        "key",
+        64,
+        64,
+        None,
+        "the publisher's Ed25519 public key: 64 hex digits (tempnode deploy adds it)",
+    ),
+    ("ota", "channel", "name", 1, 32, "stable", "1-32 letters, digits, '-' or '_'"),
+    ("ota", "check_interval_s", "int", 60, 2592000, 86400, "seconds from 60 to 2592000"),
 )
 
 _SENSOR_FIELDS = (
     ("", "label", "text", 1, 24, _REQUIRED, "a label of 1-24 characters"),
     ("", "resolution", "int", 9, 12, 12, "9, 10, 11 or 12 (bits)"),
 )
-_SECTIONS = ("", "cloud", "upload", "deep_sleep")
+_SECTIONS = ("", "cloud", "upload", "deep_sleep", "ota")
 
 _SECRET_FIELDS = ("client_secret", "app_secret")
 _HEX = "0123456789abcdef"
@@ -105,7 +171,7 @@ def check(config, boards):
 def check_secrets(secrets, config):
     """Every problem in `secrets`, naming fields and SSIDs but never showing a secret."""
     if not isinstance(secrets, dict):
-        return ["secrets.json is not a JSON object"]
+        return ["secrets.json is %s, expected a JSON object" % _kind(secrets)]
     problems = []
     for key in sorted(secrets):
         if key != "wifi" and key not in _SECRET_FIELDS:
@@ -113,10 +179,10 @@ def check_secrets(secrets, config):
             problems.append("%s is an unknown field, expected one of %s" % (_show(key), known))
     for key in _SECRET_FIELDS:
         if key in secrets and not (isinstance(secrets[key], str) and secrets[key]):
-            problems.append("%s is not a non-empty string" % key)
+            problems.append("%s is %s, expected a non-empty string" % (key, _kind(secrets[key])))
     passwords = secrets.get("wifi", {})
     if not isinstance(passwords, dict):
-        return problems + ['wifi is not an object, expected {"<ssid>": "<password>"}']
+        return problems + ['wifi is %s, expected {"<ssid>": "<password>"}' % _kind(passwords)]
     for network in config.get("wifi") or ():
         ssid = network.get("ssid") if isinstance(network, dict) else None
         if isinstance(ssid, str) and not isinstance(passwords.get(ssid), str):
@@ -180,18 +246,22 @@ def _check_fields(root, fields, prefix, problems):
 
 
 def _check_cloud(cloud, board, problems):
-    url = cloud.get("base_url")
     insecure_http = cloud.get("insecure_http") is True
-    if isinstance(url, str):
+    missing_ca = False
+    for key in ("base_url",) + _ENDPOINTS:
+        url = cloud.get(key)
+        if not isinstance(url, str):
+            continue
         if url.startswith("http://") and not insecure_http:
             problems.append(
-                _problem("cloud.base_url", url, "https:// (or set cloud.insecure_http: true)")
+                _problem("cloud." + key, url, "https:// (or set cloud.insecure_http: true)")
             )
-        if url.startswith("https://") and "ca" not in cloud:
-            problems.append(
-                "cloud.ca is missing, expected the CA certificate's file name on the device "
-                "(e.g. ca.der): TLS is always verified"
-            )
+        missing_ca = missing_ca or (url.startswith("https://") and "ca" not in cloud)
+    if missing_ca:
+        problems.append(
+            "cloud.ca is missing, expected the CA certificate's file name on the device "
+            "(e.g. ca.der): TLS is always verified"
+        )
     if board is not None and not board.get("verified_tls", True) and not insecure_http:
         if cloud.get("insecure_tls") is not True:
             problems.append(
@@ -222,7 +292,7 @@ def _check_sensors(sensors, problems):
             del problems[before:]
         elif not _is_rom(rom):
             found = (found or []) + [
-                "sensors key %s is not a ROM, expected 16 lowercase hex digits, "
+                "sensors key is %s, expected a ROM: 16 lowercase hex digits, "
                 "family byte first" % _show(rom)
             ]
         else:
@@ -261,8 +331,8 @@ def _bool(value, _low, _high):
     return None if isinstance(value, bool) else ""
 
 
-def _choice(value, _low, _high):
-    return None if value in PROFILES else ""
+def _choice(value, choices, _high):
+    return None if isinstance(value, str) and value in choices else ""
 
 
 def _object(value, _low, _high):
@@ -275,6 +345,12 @@ def _url(value, low, high):
     if value.startswith("https://") or value.startswith("http://"):
         return None
     return ""
+
+
+def _endpoint(value, low, high):
+    if isinstance(value, str) and value.startswith("/"):
+        return _text(value, low, high) if " " not in value else ""
+    return _url(value, low, high)
 
 
 def _file(value, low, high):
@@ -296,6 +372,15 @@ def _wifi(value, low, high):
     return None
 
 
+def _key(value, low, high):
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        return ""
+    for ch in value:
+        if ch not in _HEX:
+            return ""
+    return None
+
+
 def _sensors(value, low, high):
     return None if isinstance(value, dict) and low <= len(value) <= high else ""
 
@@ -308,9 +393,11 @@ _CHECKS = {
     "choice": _choice,
     "object": _object,
     "url": _url,
+    "endpoint": _endpoint,
     "file": _file,
     "wifi": _wifi,
     "sensors": _sensors,
+    "key": _key,
 }
 
 
@@ -329,6 +416,17 @@ def _path(prefix, section, name):
 
 def _problem(path, value, expected):
     return "%s is %s, expected %s" % (path, _show(value), expected)
+
+
+def _kind(value):
+    # What a value in secrets.json is, without showing it: a wrong-typed secret is still one.
+    if value == "" or value is None or isinstance(value, bool):
+        return _show(value)
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def _show(value):

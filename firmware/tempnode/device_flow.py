@@ -45,7 +45,7 @@ class DeviceFlow:
     whenever `due()`; the field logger samples on schedule in between."""
 
     def __init__(self, session, profile, cloud, secrets, clock):
-        if profile["device_flow"] is None:
+        if profile["device_authorization_url"] is None:
             raise LinkError(
                 "this cloud has no device flow: provision the device from the host "
                 "(tempnode provision)",
@@ -53,7 +53,6 @@ class DeviceFlow:
             )
         self.session = session
         self.profile = profile
-        self.cloud = cloud
         self.clock = clock
         self.client = (cloud["client_id"], secrets.get("client_secret"))
         self.expires_at = 0  # monotonic ms; before start() the flow counts as expired
@@ -64,13 +63,11 @@ class DeviceFlow:
 
     def start(self, deadline_ms):
         """Ask the cloud for a code and print where to approve it (RFC 8628 §3.1-3.3)."""
-        path, scope = self.profile["device_flow"]
         reply = post_token_request(
             self.session,
             self.profile,
-            self.cloud,
-            path,
-            [("scope", scope)],
+            self.profile["device_authorization_url"],
+            [("scope", self.profile["scope"])],
             self.client,
             deadline_ms,
             _GRANT_FIELDS,
@@ -116,7 +113,6 @@ class DeviceFlow:
             reply = post_token_request(
                 self.session,
                 self.profile,
-                self.cloud,
                 None,
                 self._pairs,
                 self.client,

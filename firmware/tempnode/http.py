@@ -139,16 +139,18 @@ class Response:
 
 
 class Session:
+    """Requests to `base_url`'s server, or to any other given by absolute URL: one connection
+    at a time (an upload's renewal on another host closes the readings connection first), one
+    set of buffers and one TLS context (one CA) for all of them."""
+
     def __init__(self, base_url, clock, ca_der=None, insecure_tls=False):
-        scheme, rest = base_url.split("://", 1)
-        hostport = rest.split("/", 1)[0]
-        self.use_tls = scheme == "https"
-        self.host, _, port = hostport.partition(":")
-        self.port = int(port) if port else (443 if self.use_tls else 80)
-        self._host_header = hostport
+        self._base = _split_url(base_url)[0]
+        self._origin = self._base  # (tls, host, port, host header) of the connection
         self.clock = clock
-        self._context = _tls_context(ca_der, insecure_tls) if self.use_tls else None
-        self._address = None
+        self._ca_der = ca_der
+        self._insecure_tls = insecure_tls
+        self._context = _tls_context(ca_der, insecure_tls) if self._base[0] else None
+        self._addresses = {}  # (host, port) -> getaddrinfo entry, for this session
         self._raw = None
         self._stream = None
         self._poller = None
@@ -162,16 +164,23 @@ class Session:
         self.requests = 0
         self.last_reply_ms = None  # when the server last answered anything (any status)
 
-    def request(self, method, path, body, deadline_ms, headers=None, fields=(), into=None):
+    def request(self, method, target, body, deadline_ms, headers=None, fields=(), into=None):
         """Send one request and return its `Response`; raise `HttpError` on any failure.
 
-        `body` is bytes-like, a str (sent as UTF-8), None, or a streamed body: an object with
+        `target` is a path on `base_url`'s server or an absolute URL. `body` is bytes-like,
+        a str (sent as UTF-8), None, or a streamed body: an object with
         `write_to(stream)` and `len()` (its size in bytes, see `measure`), written straight to
         the connection so that no copy of a big body is ever held in memory. The reply's body
         is parsed for the top-level JSON `fields` named (plus `ERROR_FIELDS`), or, with
         `into` (a writable buffer), copied there as raw bytes."""
         if deadline_ms <= self.clock.monotonic_ms():
             raise HttpError("deadline", "no time left for a request")
+        origin, path = self._base, target
+        if target.startswith("http"):
+            origin, path = _split_url(target)
+        if origin != self._origin:
+            self._disconnect()
+            self._origin = origin
         try:
             if self._stream is not None:
                 try:
@@ -184,9 +193,9 @@ class Session:
             raise
 
     def close(self):
-        """End the session: close the connection and forget the resolved address."""
+        """End the session: close the connection and forget the resolved addresses."""
         self._disconnect()
-        self._address = None
+        self._addresses = {}
 
     def _disconnect(self):
         for s in (self._stream, self._raw):
@@ -212,7 +221,7 @@ class Session:
         head = "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (
             method,
             path,
-            self._host_header,
+            self._origin[3],
             len(body) if body else 0,
         )
         for name in headers or ():
@@ -237,13 +246,15 @@ class Session:
         return reply
 
     def _connect(self, deadline_ms):
-        if self._address is None:
+        use_tls, host, port, _ = self._origin
+        address = self._addresses.get((host, port))
+        if address is None:
             try:
-                info = socket.getaddrinfo(self.host, self.port, socket.AF_INET, socket.SOCK_STREAM)
-                self._address = info[0]
+                address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0]
             except (OSError, IndexError) as e:
-                raise HttpError("dns", "cannot resolve %s (%s)" % (self.host, _describe(e)))
-        family, kind, proto = self._address[0], self._address[1], self._address[2]
+                raise HttpError("dns", "cannot resolve %s (%s)" % (host, _describe(e)))
+            self._addresses[(host, port)] = address
+        family, kind, proto = address[0], address[1], address[2]
         try:
             self._raw = socket.socket(family, kind, proto)
         except OSError as e:  # e.g. out of sockets (lwIP has a handful), or no network
@@ -260,22 +271,24 @@ class Session:
             raise HttpError("deadline", "no time left to connect")
         self._raw.settimeout(min(left, self.step_timeout_ms) / 1000)
         try:
-            self._raw.connect(self._address[-1])
+            self._raw.connect(address[-1])
         except OSError as e:
-            where = "%s:%d: %s" % (self.host, self.port, _describe(e))
+            where = "%s:%d: %s" % (host, port, _describe(e))
             raise HttpError(_timeout_or(e, "connect"), where)
         self._raw.setblocking(False)
-        if self._context is not None:
+        if use_tls:
+            if self._context is None:
+                self._context = _tls_context(self._ca_der, self._insecure_tls)
             try:
                 self._stream = self._context.wrap_socket(
-                    self._raw, server_hostname=self.host, do_handshake_on_connect=False
+                    self._raw, server_hostname=host, do_handshake_on_connect=False
                 )
             except OSError as e:
-                detail = "TLS setup for %s failed (%s)" % (self.host, _describe(e))
+                detail = "TLS setup for %s failed (%s)" % (host, _describe(e))
                 raise HttpError("tls", detail)
         self._poller = select.poll()
         self._poller.register(self._stream, select.POLLIN)
-        self._handshaking = self._context is not None  # until the first reply byte arrives
+        self._handshaking = use_tls  # until the first reply byte arrives
         self.connections += 1
 
     def _wait(self, events, deadline_ms, what):
@@ -303,7 +316,7 @@ class Session:
                 n = None
             except ValueError as e:  # mbedTLS's certificate check, during the handshake
                 raise HttpError(
-                    "tls", "certificate of %s not accepted: %s" % (self.host, _first_line(e))
+                    "tls", "certificate of %s not accepted: %s" % (self._origin[1], _first_line(e))
                 )
             if n is None:
                 self._wait(select.POLLOUT, deadline_ms, "sending")
@@ -317,7 +330,7 @@ class Session:
         negative codes (e.g. -29184, an invalid record: the server does not speak TLS), which
         before the first reply byte mean the handshake failed."""
         if self._handshaking and _errno(error) > 0x1000:
-            detail = "handshake with %s failed (%s)" % (self.host, _describe(error))
+            detail = "handshake with %s failed (%s)" % (self._origin[1], _describe(error))
             return HttpError("tls", detail)
         return HttpError(_timeout_or(error, "closed"), "%s: %s" % (what, _describe(error)))
 
@@ -340,7 +353,9 @@ class Session:
                     raise self._failure(e, "reading")
                 n = None
             except ValueError as e:  # a TLS alert or certificate failure during the handshake
-                raise HttpError("tls", "TLS with %s failed: %s" % (self.host, _first_line(e)))
+                raise HttpError(
+                    "tls", "TLS with %s failed: %s" % (self._origin[1], _first_line(e))
+                )
             if n is None:
                 self._wait(select.POLLIN, deadline_ms, "waiting for the reply")
                 continue
@@ -617,6 +632,16 @@ def _quote_into(out, data):
             out.append(37)  # "%"
             out.append(_HEX_DIGITS[byte >> 4])
             out.append(_HEX_DIGITS[byte & 15])
+
+
+def _split_url(url):
+    """((tls, host, port, host header), path) of an absolute http(s) URL."""
+    scheme, rest = url.split("://", 1)
+    hostport, slash, path = rest.partition("/")
+    host, _, port = hostport.partition(":")
+    tls_on = scheme == "https"
+    origin = (tls_on, host, int(port) if port else (443 if tls_on else 80), hostport)
+    return origin, slash + path if slash else "/"
 
 
 def _tls_context(ca_der, insecure_tls):

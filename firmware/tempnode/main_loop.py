@@ -162,6 +162,7 @@ class MainLoop:
                 sent = True
             if sent:
                 self.console.problem("cloud", None)
+            p.ota.step(link, self._deadline)  # signed updates ride on the same connection
         except LinkError as e:
             self._failed(e)
         except MemoryError:
@@ -254,6 +255,7 @@ class MainLoop:
         if not self.stable and now >= p.stable_after_ms:
             self.stable = True
             p.mark_stable()
+        p.ota.watch(self.stable and self.samples > 0, self.uploaded)  # a new version on trial
         if (
             self.no_upload_reset_ms
             and p.spool.depth()

@@ -47,6 +47,7 @@ def state():
         "last_s_ago": (clock.monotonic_ms() - loop.last_upload_ms) // 1000 if loop else None,
     }
     facts["cloud"] = parts.link.status()
+    facts["firmware"] = parts.ota.status()
     return facts
 
 

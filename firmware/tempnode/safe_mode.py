@@ -4,31 +4,21 @@ Two ways in, like ESPHome's safe mode: the board's button held while it boots, o
 quick reboots in a row (the logger crashing or being reset soon after each boot). The count
 is cleared once the logger has run for `STABLE_AFTER_MS`.
 
-What counts as a quick reboot: every boot but a deep-sleep wake, a boot with the button held
-and a boot after a reset the logger made on purpose (`BootState.planned_reset`: the cloud gave
-no answer for `reboot_after_no_upload_s`). So a crash, a watchdog reset or a reset by hand
+What counts as a quick reboot: every boot but a deep-sleep wake, a boot with the button held,
+a boot after a reset the logger made on purpose (`BootState.planned_reset`: the cloud gave no
+answer for `reboot_after_no_upload_s`) and a trial boot of a new version (`slots` counts
+those and rolls the version back). So a crash, a watchdog reset or a reset by hand
 within a minute of boot counts; what the cloud does never does (nothing it sends can crash
 the logger, and the reset it can cause is a planned one). Power cuts do not count where the
 state is in RTC memory, which a power-on clears.
 """
 
+# slots (the board's version chooser) reads the button before any version runs: one reader.
+import slots
 from micropython import const
 
 QUICK_REBOOT_LIMIT = const(5)
 STABLE_AFTER_MS = const(60000)
-
-
-def button_held(pin_spec):
-    """True while the safe-mode button is pressed (all supported buttons pull to ground)."""
-    if pin_spec == "BOOTSEL":
-        import rp2  # type: ignore[import-not-found]  # rp2 port only
-
-        return bool(rp2.bootsel_button())
-    import machine
-
-    from tempnode.board import make_pin
-
-    return make_pin(pin_spec, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
 
 
 def woke_from_deep_sleep():
@@ -39,7 +29,7 @@ def woke_from_deep_sleep():
 
 def enter_reason(board, boot_state):
     """Why this boot must be a safe-mode boot, or None. Counts this boot as a quick reboot."""
-    if button_held(board["pins"]["safe_mode_button"]):
+    if slots.button_held(board["pins"]["safe_mode_button"]):
         return "the safe-mode button was held at boot"
     if woke_from_deep_sleep():
         return None  # a battery logger's schedule, not a crash
@@ -47,6 +37,8 @@ def enter_reason(board, boot_state):
         boot_state.planned_reset = False  # the logger reset the board on purpose
         boot_state.save()
         return None
+    if slots.on_trial():
+        return None  # a new version's trial counts its own boots and rolls it back (slots)
     boot_state.quick_reboots += 1
     reason = None
     if boot_state.quick_reboots >= QUICK_REBOOT_LIMIT:

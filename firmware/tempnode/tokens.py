@@ -4,6 +4,7 @@
     token = tokens.token(session, deadline_ms)    # a usable access token (renewed first if due)
     tokens.rejected(session, token, deadline_ms)  # a resource call said it expired: renew once
     tokens.recover(session, deadline_ms)          # while needs-provisioning: is it over?
+    reply, outcome = tokens.resource(session, "POST", url, body_for, deadline_ms, headers)
 
 Proactive renewal. A token's lifetime (`expires_in`) is counted on the monotonic clock from
 the moment its request was sent (the server issued it later, so the count errs early), less
@@ -18,8 +19,9 @@ until the cloud rejects it, as is one from a cloud that gives no lifetime (Speck
 An early renewal that fails for any reason but a refusal leaves the current token in use until
 it really expires: the next early try follows the backoff policy, uploads go on meanwhile.
 
-Reactive renewal. `rejected()` is called when a resource reply matches the profile's
-"expired" rules; it renews unless another call already did; the caller retries once.
+Reactive renewal. `resource()` makes a request with the access token: when the reply matches
+the profile's "expired" rules, `rejected()` renews the token (unless another call already
+did) and the request goes once more; a just-renewed token rejected again is a refusal.
 
 A refresh. `credential.json` records `refreshing` before the request is sent, and the request
 is sent only once the memory its reply needs has been found: the reply's body streams through
@@ -49,7 +51,6 @@ from micropython import const
 from tempnode import outcomes, redact
 from tempnode.backoff import Backoff
 from tempnode.http import HttpError, basic_auth, urlencode
-from tempnode.profiles import expand_path
 
 _JITTER_PERCENT = const(10)
 _ROUNDING_MS = const(1000)  # `exp` rounded down to the second (RFC 7519 NumericDate)
@@ -99,6 +100,23 @@ class TokenManager:
             self._renew_early(session, deadline_ms)
         return store.access_token()
 
+    def resource(self, session, method, target, body_for, deadline_ms, headers=None, **reply):
+        """`(reply, outcome)` of a request to a resource with the access token. `body_for()`
+        makes the body (again for the retry: a batch carries its send time); `reply` is what
+        `http.Session.request` takes for the reply (`fields`, `into`)."""
+        for attempt in range(2):
+            token = self.token(session, deadline_ms)
+            sent = {"Authorization": "Bearer " + token}
+            if headers:
+                sent.update(headers)
+            answer = session.request(method, target, body_for(), deadline_ms, sent, **reply)
+            outcome = outcomes.classify(self.profile, outcomes.INGEST, answer)
+            if outcome != outcomes.TOKEN_REJECTED:
+                return answer, outcome
+            if attempt:
+                return answer, outcomes.REFUSED  # a just-renewed token: renewing cannot help
+            self.rejected(session, token, deadline_ms)
+
     def rejected(self, session, token, deadline_ms):
         """The cloud rejected `token` (expired, revoked): renew, unless that already happened."""
         if token != self.store.access_token():
@@ -144,6 +162,15 @@ class TokenManager:
                 "the device flow's token reply holds no access token", outcomes.GARBAGE
             )
         access, refresh, lifetime = parsed
+        if refresh is None and "refresh_token" in self.profile["grants"]:
+            # OpenID Connect servers issue one only for `offline_access` (OIDC Core §11).
+            raise redact.LinkError(
+                "the cloud approved this device but gave no refresh token, so the credential "
+                "would die with its first access token: add offline_access to cloud.scope "
+                "(now %s), or allow refresh tokens for this client on the server; nothing was "
+                "stored" % _quoted(self.profile["scope"]),
+                outcomes.CONFIG,
+            )
         now = self.clock.monotonic_ms()
         sent_ms = now if sent_ms is None else sent_ms
         kind = "refresh_token" if refresh else "access_token"
@@ -261,7 +288,7 @@ class TokenManager:
         if client is not None:
             client = (self._source(client[0], True), self._source(client[1], False))
         return post_token_request(
-            session, self.profile, self.cloud, None, pairs, client, deadline_ms, self._fields()
+            session, self.profile, None, pairs, client, deadline_ms, self._fields()
         )
 
     def _fields(self):
@@ -339,7 +366,7 @@ class TokenManager:
         store = self.store
         how = (
             "run tempnode.provision()"
-            if self.profile["device_flow"]
+            if self.profile["device_authorization_url"]
             else ("provision it from the host (tempnode provision)")
         )
         self._renew_at_ms = self._expires_at_ms = None
@@ -350,17 +377,23 @@ class TokenManager:
         raise redact.LinkError("needs provisioning: " + reason, outcomes.CREDENTIAL_REFUSED)
 
 
-def post_token_request(session, profile, cloud, path, pairs, client, deadline_ms, fields):
-    """POST `pairs` to the token endpoint (or `path`) in the profile's encoding; the reply's
-    JSON `fields` are kept.
+def post_token_request(session, profile, target, pairs, client, deadline_ms, fields):
+    """POST `pairs` to `target` (the token endpoint when None) in the profile's encoding; the
+    reply's JSON `fields` are kept.
 
-    `client` is (id, secret) for HTTP Basic client authentication (RFC 6749 §2.3.1), or None;
-    a client without a secret is public and sends its id in the body (§3.2.1)."""
+    `client` is (id, secret), or None; it authenticates as `profile["client_auth"]` says
+    (RFC 6749 §2.3.1): HTTP Basic, or both in the body ("client_secret_post"). A client
+    without a secret, or with "none", is public and sends only its id in the body (§3.2.1)."""
     headers = {"Accept": "application/json"}
-    if client is not None and client[1]:
-        headers["Authorization"] = basic_auth(client[0], client[1])
-    elif client is not None and client[0]:
-        pairs = pairs + [("client_id", client[0])]
+    if client is not None:
+        client_id, secret = client
+        how = profile["client_auth"] if secret else "none"
+        if how == "client_secret_basic":
+            headers["Authorization"] = basic_auth(client_id, secret)
+        elif client_id:
+            pairs = pairs + [("client_id", client_id)]
+            if how == "client_secret_post":
+                pairs.append(("client_secret", secret))
     if profile["token_body"] == "json":
         import json
 
@@ -369,8 +402,8 @@ def post_token_request(session, profile, cloud, path, pairs, client, deadline_ms
     else:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         body = urlencode(pairs)
-    path = path or expand_path(profile["token_path"], cloud)
-    return session.request("POST", path, body, deadline_ms, headers, fields)
+    target = target or profile["token_url"]
+    return session.request("POST", target, body, deadline_ms, headers, fields)
 
 
 def lifetime_seconds(value):
@@ -381,6 +414,10 @@ def lifetime_seconds(value):
     except (TypeError, ValueError):
         return None
     return seconds if seconds > 0 else None
+
+
+def _quoted(text):
+    return '"%s"' % text
 
 
 def _what(kind):

@@ -1,6 +1,6 @@
 """Uploads: a batch of readings in the profile's request shape, and exactly which seqs are stored.
 
-    uploader = Uploader(profile, cloud, device_id, tokens, clock)
+    uploader = Uploader(profile, device_id, tokens, clock)
     confirmed = uploader.post(session, readings, dropped, deadline_ms)
 
 `readings` are dicts in the README's wire form (`seq`, `sensor`, `label`, `t` or `mono_ms`,
@@ -24,7 +24,6 @@ from micropython import const
 
 from tempnode import outcomes
 from tempnode.http import FormEncoder, measure
-from tempnode.profiles import expand_path
 from tempnode.redact import LinkError
 
 _BATCH_MAX = const(65536)
@@ -32,46 +31,48 @@ _ACK_FIELDS = ("stored",)
 
 
 class Uploader:
-    def __init__(self, profile, cloud, device_id, tokens, clock):
+    def __init__(self, profile, device_id, tokens, clock):
         self.profile = profile
-        self.path = expand_path(profile["ingest_path"], cloud)
+        self.target = profile["readings_url"]
         self.device_id = device_id
         self.tokens = tokens
         self.clock = clock
+        self.facts = {}  # more fields for every batch: the firmware version (tempnode.ota)
 
     def post(self, session, readings, dropped, deadline_ms):
         """Send `readings`; return the list of their seqs the cloud stored."""
-        token = self.tokens.token(session, deadline_ms)
-        reply = self._send(session, token, readings, dropped, deadline_ms)
-        outcome = outcomes.classify(self.profile, outcomes.INGEST, reply)
-        if outcome == outcomes.TOKEN_REJECTED:
-            self.tokens.rejected(session, token, deadline_ms)
-            token = self.tokens.token(session, deadline_ms)
-            reply = self._send(session, token, readings, dropped, deadline_ms)
-            outcome = outcomes.classify(self.profile, outcomes.INGEST, reply)
-            if outcome == outcomes.TOKEN_REJECTED:
-                outcome = outcomes.REFUSED  # a just-renewed token: renewing again cannot help
+        form = self.profile["readings_body"] == "particle_event"
+        kind = "application/x-www-form-urlencoded" if form else "application/json"
+
+        def body_for():  # each try says when it was sent (the cloud converts mono_ms with it)
+            batch = {
+                "device": self.device_id,
+                "sent_mono_ms": self.clock.monotonic_ms(),
+                "dropped": dropped,
+                "readings": readings,
+            }
+            batch.update(self.facts)
+            body = _Body(batch, form)
+            if len(body) > _BATCH_MAX:
+                raise LinkError(
+                    "a batch of %d readings is %d bytes, over the %d byte limit: send fewer at "
+                    "once" % (len(readings), len(body), _BATCH_MAX),
+                    outcomes.CONFIG,
+                )
+            return body
+
+        reply, outcome = self.tokens.resource(
+            session,
+            "POST",
+            self.target,
+            body_for,
+            deadline_ms,
+            {"Content-Type": kind},
+            fields=_ACK_FIELDS,
+        )
         if outcome != outcomes.OK:
             raise outcomes.failure(outcome, "upload", reply)
         return self._confirmed(reply, readings)
-
-    def _send(self, session, token, readings, dropped, deadline_ms):
-        batch = {
-            "device": self.device_id,
-            "sent_mono_ms": self.clock.monotonic_ms(),
-            "dropped": dropped,
-            "readings": readings,
-        }
-        body = _Body(batch, self.profile["ingest_body"] == "particle_event")
-        if len(body) > _BATCH_MAX:
-            raise LinkError(
-                "a batch of %d readings is %d bytes, over the %d byte limit: send fewer at once"
-                % (len(readings), len(body), _BATCH_MAX),
-                outcomes.CONFIG,
-            )
-        kind = "application/x-www-form-urlencoded" if body.form else "application/json"
-        headers = {"Authorization": "Bearer " + token, "Content-Type": kind}
-        return session.request("POST", self.path, body, deadline_ms, headers, _ACK_FIELDS)
 
     def _confirmed(self, reply, readings):
         body = reply.json()

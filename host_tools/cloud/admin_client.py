@@ -6,13 +6,13 @@ dev["credential"]["refresh_token"]      # the provisioned refresh credential
 admin.add_fault("token", "drop_reply", count=1)
 """
 
-import json
 from pathlib import Path
 
 import requests
 
 from ..errors import UserError
-from .app import ADMIN_KEY_FILE, SERVER_INFO_FILE
+from . import running
+from .app import ADMIN_KEY_FILE
 
 
 class AdminError(Exception):
@@ -26,8 +26,9 @@ class AdminError(Exception):
 
 
 class AdminClient:
-    def __init__(self, base_url, admin_key, ca_pem=None, timeout=15):
+    def __init__(self, base_url, admin_key, ca_pem=None, timeout=15, info=None):
         self.base_url = base_url.rstrip("/")
+        self.info = info or {"url": self.base_url, "ca_pem": ca_pem}  # server.json
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {admin_key}"
         self.session.verify = str(ca_pem) if ca_pem else True
@@ -37,16 +38,17 @@ class AdminClient:
 
     @classmethod
     def from_data_dir(cls, data_dir):
-        """The admin client for the cloud last started from `data_dir`."""
+        """The admin client for the cloud serving from `data_dir` now."""
         data_dir = Path(data_dir).expanduser()
-        try:
-            info = json.loads((data_dir / SERVER_INFO_FILE).read_text())
-            key = (data_dir / ADMIN_KEY_FILE).read_text().strip()
-        except (OSError, ValueError):
+        info = running.running_info(data_dir)
+        if info is None:
+            what = "stopped" if running.last_info(data_dir) else "never started"
             raise UserError(
-                f"no dev cloud has run from {data_dir}: start one with `tempnode cloud serve`"
-            ) from None
-        return cls(info["url"], key, info.get("ca_pem"))
+                f"no dev cloud is serving from {data_dir} ({what}): start it with "
+                "`tempnode cloud start`"
+            )
+        key = (data_dir / ADMIN_KEY_FILE).read_text().strip()
+        return cls(info["url"], key, info.get("ca_pem"), info=info)
 
     def _call(self, method, path, body=None, **params):
         try:
@@ -133,3 +135,12 @@ class AdminClient:
 
     def events(self, device_id=None, kind=None, after=None):
         return self._call("GET", "/events", device=device_id, kind=kind, after=after)
+
+    # firmware releases (host_tools/cloud/releases.py)
+    def publish_release(self, release):
+        """Store a signed release (manifest, signature, files) and point its channel at it."""
+        return self._call("POST", "/releases", release)
+
+    def releases(self):
+        """{"releases": [...], "devices": [...]}: what the cloud holds and what runs where."""
+        return self._call("GET", "/releases")

@@ -1,12 +1,13 @@
 """The dev cloud assembled: storage, clock, OAuth2 server, faults and routes; and `start()`,
-which runs it on a loopback port in a background thread (tests, `tempnode cloud serve`)."""
+which runs it in a background thread (tests, `tempnode cloud serve`): on loopback unless told
+another address, holding its data folder's lock (`running.py`) while it serves."""
 
-import json
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import admin_api, dashboard, pages, tls, token_api
+from . import admin_api, dashboard, pages, releases, running, tls, token_api
 from .clock import ServerClock
 from .dialects import DIALECTS
 from .faults import FaultBoard
@@ -19,7 +20,7 @@ from .web import route
 HOST = "127.0.0.1"
 DB_FILE = "cloud.sqlite3"
 ADMIN_KEY_FILE = "admin.key"
-SERVER_INFO_FILE = "server.json"
+SERVER_INFO_FILE = running.SERVER_INFO_FILE
 
 
 def build_routes():
@@ -41,6 +42,7 @@ def build_routes():
         route("GET", "/authn/done", "", pages.done),
         route("GET", "/dashboard", "", dashboard.page),
         *admin_api.ROUTES,
+        *releases.ROUTES,
     ]
     # Each dialect's token and readings paths, the first dialect of a shared path owning it.
     # Paths without parameters go first: `/api/v1/readings` must not be read as a Usergrid
@@ -67,6 +69,7 @@ class DevCloud:
 
     def __init__(self, store, clock, base_url, admin_key):
         self.store = store
+        releases.create_tables(store)
         self.clock = clock
         self.base_url = base_url
         self.admin_key = admin_key
@@ -86,11 +89,15 @@ class Running:
     data_dir: Path
     http_server: CloudHTTPServer
     thread: object
+    lock: int  # the data folder's lock, held until stop()
 
     def info(self):
         certs = self.certs
         return {
             "url": self.base_url,
+            "bind": self.http_server.server_address[0],
+            "port": self.http_server.server_address[1],
+            "names": tls.server_names(certs) if certs else None,
             "ca_der": str(certs.ca_der) if certs else None,
             "ca_pem": str(certs.ca_pem) if certs else None,
             "admin_key_file": str(self.data_dir / ADMIN_KEY_FILE),
@@ -104,6 +111,9 @@ class Running:
         self.http_server.shutdown()
         self.http_server.server_close()
         self.cloud.clock.close()
+        if self.lock is not None:
+            running.release(self.lock)
+            self.lock = None
 
 
 def _admin_key(data_dir):
@@ -116,35 +126,50 @@ def _admin_key(data_dir):
     return path.read_text().strip()
 
 
-def start(data_dir, port=0, memory=False, plain_http=False, vclock=None):
-    """Serve the dev cloud on loopback from `data_dir` (certificates, admin key, database).
+def url_host(name):
+    """`name` as the host part of a URL (an IPv6 address in brackets, RFC 3986 §3.2.2)."""
+    try:
+        return f"[{name}]" if ipaddress.ip_address(name).version == 6 else name
+    except ValueError:
+        return name
 
+
+def start(data_dir, port=0, memory=False, plain_http=False, vclock=None, bind=HOST, names=()):
+    """Serve the dev cloud from `data_dir` (certificates, admin key, database) on `bind`.
+
+    `names`: the host names or addresses devices use to reach it (the server certificate is
+    for them and the loopback names; the URL uses the first, else `localhost`).
     `memory=True` keeps the database in memory (tests); `plain_http=True` serves without TLS.
+    A UserError when another cloud serves from `data_dir`.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    certs = None if plain_http else tls.ensure_certificates(data_dir)
+    lock = running.acquire(data_dir)
+    try:
+        return _start(data_dir, port, memory, plain_http, vclock, bind, names, lock)
+    except BaseException:
+        running.release(lock)
+        raise
+
+
+def _start(data_dir, port, memory, plain_http, vclock, bind, names, lock):
+    certs = None if plain_http else tls.ensure_certificates(data_dir, names)
     scheme = "http" if plain_http else "https"
     if plain_http:
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # authlib refuses http:// otherwise
     store = Store(":memory:" if memory else data_dir / DB_FILE)
     clock = ServerClock(vclock)
     admin_key = _admin_key(data_dir)
+    host = url_host(names[0] if names else "localhost")
 
     def make_cloud(bound_port):
-        return DevCloud(store, clock, f"{scheme}://localhost:{bound_port}", admin_key)
+        return DevCloud(store, clock, f"{scheme}://{host}:{bound_port}", admin_key)
 
     context = None if plain_http else tls.server_context(certs)
-    http_server = CloudHTTPServer((HOST, port), make_cloud, context)
-    running = Running(
-        http_server.cloud.base_url, http_server.cloud, certs, data_dir, http_server, None
+    http_server = CloudHTTPServer((bind, port), make_cloud, context)
+    serving = Running(
+        http_server.cloud.base_url, http_server.cloud, certs, data_dir, http_server, None, lock
     )
-    running.thread = serve_in_thread(http_server)
-    _write_info(data_dir, running.info())
-    return running
-
-
-def _write_info(data_dir, info):
-    tmp = data_dir / (SERVER_INFO_FILE + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    os.replace(tmp, data_dir / SERVER_INFO_FILE)
+    serving.thread = serve_in_thread(http_server)
+    running.write_info(data_dir, serving.info())
+    return serving

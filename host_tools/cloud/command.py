@@ -1,27 +1,38 @@
 """`tempnode cloud`: run the local dev cloud, and drive a running one (devices, faults, clock).
 
-tempnode cloud serve                         # https://localhost:8443, data in DATA_DIR
+tempnode cloud start                         # in the background: https://localhost:8443
+tempnode cloud status / tempnode cloud stop
+tempnode cloud serve                         # in the foreground, its request log on stderr
 tempnode cloud device add logger-01 --profile oauth2 --access-ttl 60 --out cred.json
 tempnode cloud fault add token drop_reply --count 1
 tempnode cloud approve BCDF-GHJK
+
+Every subcommand works on one data folder (`--data-dir`, by default `paths.cloud_dir()`,
+the same for `tempnode sim` and the practice board); one cloud serves from a folder at a time.
 """
 
 import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
 
 from ..errors import UserError
+from ..paths import cloud_dir
+from . import running
 from .dialects import DIALECTS, ROTATIONS
 from .faults import ENDPOINTS, KINDS
+from .running import DEFAULT_PORT
 
-DEFAULT_PORT = 8443
-DEFAULT_DATA_DIR = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / (
-    "tempnode/cloud"
-)
+VCLOCK_FILE = "vclock.bin"  # the virtual-clock file the simulator's boards share
+
+
+def _stop_on_sigterm():
+    """`tempnode cloud stop` sends SIGTERM: leave through `finally`, as Ctrl-C does."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def serve(args):
@@ -32,14 +43,28 @@ def serve(args):
         stream=sys.stderr,
         format="%(asctime)s %(message)s",
     )
+    vclock = args.vclock or os.environ.get("TEMPNODE_VCLOCK") or args.data_dir / VCLOCK_FILE
     try:
-        running = start(args.data_dir, args.port, args.memory, args.plain_http, args.vclock)
+        serving = start(
+            args.data_dir,
+            args.port,
+            args.memory,
+            args.plain_http,
+            vclock,
+            bind=args.bind,
+            names=args.name,
+        )
     except OSError as exc:
-        raise UserError(f"cannot serve on port {args.port} ({exc.strerror}): pick another --port")
-    info = running.info()
+        raise UserError(
+            f"cannot serve on {args.bind} port {args.port} ({exc.strerror}): "
+            "pick another --port (or --bind an address of this computer)"
+        ) from None
+    _stop_on_sigterm()
+    info = serving.info()
     print(json.dumps(info), flush=True)  # the first line: for programs that start the cloud
     print(
-        f"tempnode cloud: serving {info['url']} (dashboard {info['dashboard']})\n"
+        f"tempnode cloud: serving {info['url']} on {info['bind']} "
+        f"(dashboard {info['dashboard']})\n"
         f"  CA for devices (DER): {info['ca_der']}\n  CA (PEM): {info['ca_pem']}\n"
         f"  admin key: {info['admin_key_file']}",
         file=sys.stderr,
@@ -48,7 +73,64 @@ def serve(args):
     try:
         threading.Event().wait()
     finally:
-        running.stop()
+        serving.stop()
+
+
+def start_background(args):
+    from . import process
+
+    info = running.running_info(args.data_dir)
+    if info is None:
+        port = process.usual_port_or_any(args.bind) if args.port is None else args.port
+        where = {"bind": args.bind, "names": args.name}
+        info = process.spawn(args.data_dir, port, detach=True, **where).info
+        print(f"dev cloud started: {info['url']} (pid {info['pid']}, data {args.data_dir})")
+    else:
+        missing = [n for n in args.name if n not in (info.get("names") or ())]
+        if missing or (args.bind != "127.0.0.1" and args.bind != info.get("bind")):
+            raise UserError(
+                f"a dev cloud already serves from {args.data_dir} on {info.get('bind')} for "
+                f"{', '.join(info.get('names') or ())}: `tempnode cloud stop` first to change "
+                "--bind or --name"
+            )
+        print(f"dev cloud already running: {info['url']} (pid {info['pid']})")
+    print(f"  dashboard {info['dashboard']}\n  stop it with `tempnode cloud stop`")
+
+
+def stop_serving(args):
+    from . import process
+
+    info = process.stop(args.data_dir)
+    if info is None:
+        print(f"no dev cloud is serving from {args.data_dir}: nothing to stop")
+    else:
+        print(f"stopped the dev cloud at {info['url']} (pid {info['pid']})")
+
+
+STATUS_ROWS = (
+    ("url", "url"),
+    ("dashboard", "dashboard"),
+    ("pid", "pid"),
+    ("listening on", "bind"),
+    ("certificate for", "names"),
+    ("CA for devices", "ca_der"),
+    ("CA for browsers", "ca_pem"),
+    ("data folder", "data_dir"),
+)
+
+
+def status(args):
+    info = running.running_info(args.data_dir)
+    if info is None:
+        print(
+            f"no dev cloud is serving from {args.data_dir}: start one with `tempnode cloud start`"
+        )
+        return 1
+    for label, key in STATUS_ROWS:
+        value = info.get(key)
+        value = ", ".join(value) if isinstance(value, list) else value
+        print(f"{label:<16} {'-' if value is None else value}")
+    return 0
 
 
 def _lifetime_options(args):
@@ -70,6 +152,8 @@ def device_add(admin, args):
         **_lifetime_options(args),
         **{k: v for k, v in (("org", args.org), ("app", args.app)) if v},
     )
+    # Where the device reaches this cloud, so `tempnode init --from-cloud` needs nothing else.
+    created["cloud"] = {"base_url": admin.base_url, "ca_der": admin.info.get("ca_der")}
     fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(created, f, indent=1)
@@ -232,27 +316,59 @@ def _run_admin(action):
     return run
 
 
+def _add_listen_arguments(p, port_help):
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=port_help)
+    p.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1; 0.0.0.0 for boards on the LAN)",
+    )
+    p.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a name or address boards use to reach this computer (repeatable): the "
+        "certificate is made for it and the URL uses the first",
+    )
+
+
+def add_data_dir_argument(parser):
+    default = cloud_dir()
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default,
+        help=f"certificates, admin key, database (default {default})",
+    )
+
+
 def register(subparsers):
     p = subparsers.add_parser("cloud", help="the local dev cloud (OAuth2 server, ingest, faults)")
     commands = p.add_subparsers(dest="cloud_command", required=True, metavar="COMMAND")
     data_dir = argparse.ArgumentParser(add_help=False)
-    data_dir.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULT_DATA_DIR,
-        help=f"certificates, admin key, database (default {DEFAULT_DATA_DIR})",
-    )
+    add_data_dir_argument(data_dir)
 
-    s = commands.add_parser("serve", parents=[data_dir], help="run the dev cloud on loopback")
-    s.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    s = commands.add_parser("serve", parents=[data_dir], help="run the dev cloud (foreground)")
+    _add_listen_arguments(s, f"default {DEFAULT_PORT}; 0 picks a free port")
     s.add_argument(
         "--vclock",
-        help="virtual-clock file shared with the simulated board (default: $TEMPNODE_VCLOCK)",
+        help="virtual-clock file shared with the simulated board "
+        f"(default: $TEMPNODE_VCLOCK, else DATA_DIR/{VCLOCK_FILE})",
     )
     s.add_argument("--memory", action="store_true", help="keep the database in memory")
     s.add_argument("--plain-http", action="store_true", help="serve http:// without TLS")
     s.add_argument("--quiet", action="store_true", help="no request log")
     s.set_defaults(func=serve)
+    s = commands.add_parser(
+        "start", parents=[data_dir], help="start the dev cloud in the background"
+    )
+    _add_listen_arguments(s, f"default {DEFAULT_PORT}, or a free port when it is taken")
+    s.set_defaults(func=start_background, port=None)
+    s = commands.add_parser("stop", parents=[data_dir], help="stop the dev cloud")
+    s.set_defaults(func=stop_serving)
+    s = commands.add_parser("status", parents=[data_dir], help="is it running, and where")
+    s.set_defaults(func=status)
 
     groups = {}
     for path, what, arguments, action in ADMIN_COMMANDS:

@@ -3,18 +3,29 @@
 Rendered on the server as HTML with inline SVG: no script, so it looks the same in any browser
 and in a headless screenshot. A line breaks where a sensor has a gap (no reading for more
 than `GAP_FACTOR` times its usual interval, shaded) or a no-reading reason (a red cross at the
-bottom, its reason written beside it).
+bottom, its reason written beside it and explained under the plot, `NO_READING_REASONS`).
+
+Where the ticks go is matplotlib's (`MaxNLocator` for temperatures, `AutoDateLocator` with
+`ConciseDateFormatter` for time): round steps on both axes, labels that say the day once and
+then only what changes, whether the plot spans minutes or weeks. The readings and the token
+events share one time axis, so what happened to the tokens lines up with the readings.
 """
 
+import datetime
 import itertools
 import statistics
 import time
 from html import escape
 
+from matplotlib import dates as mdates
+from matplotlib.textpath import TextPath
+from matplotlib.ticker import MaxNLocator
+
+from .releases import device_line
 from .web import html_response
 
 GAP_FACTOR = 2.5
-MAX_POINTS = 20000  # the latest readings per device
+MAX_POINTS = 100000  # the latest readings per device drawn; the page says when there are more
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 EVENT_COLOURS = {
     "issued": "#2ca02c",
@@ -27,7 +38,18 @@ EVENT_COLOURS = {
     "device_code_denied": "#9467bd",
     "seq_conflict": "#e377c2",
 }
-WIDTH, PLOT_HEIGHT, MARGIN_LEFT, MARGIN_RIGHT = 960, 280, 60, 45
+# What each reason a device sends instead of a value means (README, "Cloud wire contract").
+# A reason not listed here is shown as the device sent it.
+NO_READING_REASONS = {
+    "crc": "the sensor's reply failed its CRC check",
+    "absent": "the sensor did not answer",
+    "power_on_value": "85 °C power-on value: the conversion did not run",
+    "bus_short": "the 1-Wire bus is held low (a short)",
+    "range": "a value outside the sensor's range",
+    "fault": "the thermocouple amplifier reported a fault",
+}
+WIDTH, PLOT_HEIGHT, MARGIN_RIGHT = 960, 280, 45
+FONT_PX = 11
 LABEL_SPACING = 40  # px between two reason labels; closer crosses share one
 STYLE = (
     "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}"
@@ -41,28 +63,48 @@ def _clock_label(t, span):
     return time.strftime("%H:%M:%S" if span < 6 * 3600 else "%m-%d %H:%M", time.gmtime(t))
 
 
-class _Axis:
-    """Maps Unix time to x pixels across the plot width."""
+def text_width(text):
+    """The width of `text` in px at the plots' font size (matplotlib's font metrics)."""
+    return TextPath((0, 0), text, size=FONT_PX).get_extents().width
 
-    def __init__(self, t0, t1):
+
+class _Axis:
+    """Maps Unix time to x pixels right of a left margin wide enough for the lane labels."""
+
+    def __init__(self, t0, t1, margin_left):
         self.t0, self.t1 = t0, max(t1, t0 + 1)
+        self.left = margin_left
 
     def x(self, t):
-        inner = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-        return MARGIN_LEFT + (t - self.t0) / (self.t1 - self.t0) * inner
+        inner = WIDTH - self.left - MARGIN_RIGHT
+        return self.left + (t - self.t0) / (self.t1 - self.t0) * inner
 
     def ticks(self, y_top, y_bottom):
-        span = self.t1 - self.t0
+        locator = mdates.AutoDateLocator(tz=datetime.UTC, minticks=4, maxticks=8)
+        formatter = mdates.ConciseDateFormatter(locator, tz=datetime.UTC)
+        start, end = (datetime.datetime.fromtimestamp(t, datetime.UTC) for t in (self.t0, self.t1))
+        values = [v for v in locator.tick_values(start, end) if start <= mdates.num2date(v) <= end]
         out = []
-        for i in range(6):
-            t = self.t0 + span * i / 5
-            x = self.x(t)
+        for value, label in zip(values, formatter.format_ticks(values), strict=True):
+            x = self.x(mdates.num2date(value).timestamp())
             out.append(
                 f"<line x1='{x:.1f}' y1='{y_top}' x2='{x:.1f}' y2='{y_bottom}' stroke='#eee'/>"
                 f"<text x='{x:.1f}' y='{y_bottom + 14}' text-anchor='middle'>"
-                f"{_clock_label(t, span)}</text>"
+                f"{escape(label)}</text>"
+            )
+        offset = formatter.get_offset()  # the date the short labels belong to
+        if offset:
+            out.append(
+                f"<text x='{WIDTH - MARGIN_RIGHT}' y='{y_bottom + 28}' text-anchor='end'"
+                f" fill='#777'>{escape(offset)} (UTC)</text>"
             )
         return "".join(out)
+
+
+def _margin_left(events):
+    """Room for the y labels and the longest event lane shown."""
+    labels = [k for k in EVENT_COLOURS if any(e["kind"] == k for e in events)]
+    return 12 + max([text_width("-00.0")] + [text_width(k) for k in labels])
 
 
 def _segments(points):
@@ -149,23 +191,46 @@ def _sensor_svg(axis, y, top, bottom, colour, label, sensor_rows):
     return "".join(parts)
 
 
-def _readings_svg(rows):
+def _y_scale(values, top, bottom):
+    """(ticks, y(c)): round temperature ticks spanning the values, and the pixel mapping."""
+    low, high = min(values), max(values)
+    if high - low < 1:
+        low, high = low - 0.5, high + 0.5
+    ticks = list(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high))
+    low, high = ticks[0], ticks[-1]
+
+    def y(c):
+        return bottom - (c - low) / (high - low) * (bottom - top)
+
+    return ticks, y
+
+
+def _reasons_legend(failed_rows):
+    counts = {}
+    for row in failed_rows:
+        counts[row["error"]] = counts.get(row["error"], 0) + 1
+    if not counts:
+        return ""
+    items = [
+        f"<span style='color:#d62728'>&#215;</span> <b>{escape(reason)}</b> ({n})"
+        + (f": {escape(NO_READING_REASONS[reason])}" if reason in NO_READING_REASONS else "")
+        for reason, n in sorted(counts.items())
+    ]
+    return "<div class='facts'>no reading: " + "; ".join(items) + "</div>"
+
+
+def _readings_svg(rows, axis):
     timed = [r for r in rows if r["t"] is not None]
     if not timed:
         return "<p class='facts'>No readings with a time yet.</p>"
-    axis = _Axis(min(r["t"] for r in timed), max(r["t"] for r in timed))
-    values = [r["c"] for r in timed if r["c"] is not None] or [0.0]
-    low, high = min(values) - 0.5, max(values) + 0.5
-    top, bottom = 10, PLOT_HEIGHT - 30
-
-    def y(c):
-        return bottom - (c - low) / (high - low) * (bottom - top - 20)
-
+    top, bottom = 16, PLOT_HEIGHT - 34
+    ticks, y = _y_scale([r["c"] for r in timed if r["c"] is not None] or [0.0], top, bottom)
     parts = [axis.ticks(top, bottom)]
-    for i in range(5):
-        c = low + (high - low) * i / 4
+    for c in ticks:
         parts.append(
-            f"<text x='{MARGIN_LEFT - 6}' y='{y(c) + 4:.1f}' text-anchor='end'>{c:.1f}</text>"
+            f"<line x1='{axis.left}' y1='{y(c):.1f}' x2='{WIDTH - MARGIN_RIGHT}'"
+            f" y2='{y(c):.1f}' stroke='#f4f4f4'/>"
+            f"<text x='{axis.left - 6}' y='{y(c) + 4:.1f}' text-anchor='end'>{c:g}</text>"
         )
     legend = []
     for index, ((sensor, label), sensor_rows) in enumerate(_series(timed).items()):
@@ -176,28 +241,30 @@ def _readings_svg(rows):
         )
         parts.append(_sensor_svg(axis, y, top, bottom, colour, label, sensor_rows))
     parts.append(
-        f"<line x1='{MARGIN_LEFT}' y1='{bottom}' x2='{WIDTH - MARGIN_RIGHT}' y2='{bottom}'"
+        f"<line x1='{axis.left}' y1='{bottom}' x2='{WIDTH - MARGIN_RIGHT}' y2='{bottom}'"
         " stroke='#888'/>"
     )
     svg = (
         f"<svg width='{WIDTH}' height='{PLOT_HEIGHT}' role='img' aria-label='readings'>"
         f"{''.join(parts)}</svg>"
     )
-    return svg + "<div class='legend'>" + " &nbsp; ".join(legend) + "</div>"
+    failed = [r for r in timed if r["c"] is None]
+    return (
+        svg + "<div class='legend'>" + " &nbsp; ".join(legend) + "</div>" + _reasons_legend(failed)
+    )
 
 
-def _timeline_svg(events):
+def _timeline_svg(events, axis):
     shown = [e for e in events if e["kind"] in EVENT_COLOURS]
     if not shown:
         return "<p class='facts'>No token events yet.</p>"
     kinds = [k for k in EVENT_COLOURS if any(e["kind"] == k for e in shown)]
     lane = 18
-    height = lane * len(kinds) + 30
-    axis = _Axis(min(e["at"] for e in shown), max(e["at"] for e in shown))
-    parts = [axis.ticks(0, height - 24)]
+    height = lane * len(kinds) + 44
+    parts = [axis.ticks(0, height - 38)]
     for i, kind in enumerate(kinds):
         y = 12 + i * lane
-        parts.append(f"<text x='{MARGIN_LEFT - 6}' y='{y + 4}' text-anchor='end'>{kind}</text>")
+        parts.append(f"<text x='{axis.left - 6}' y='{y + 4}' text-anchor='end'>{kind}</text>")
         for e in shown:
             if e["kind"] == kind:
                 reason = f" ({e['reason']})" if e.get("reason") else ""
@@ -229,6 +296,14 @@ def _events_table(events):
     )
 
 
+def _counts(cloud, device_id):
+    return cloud.store.one(
+        "SELECT COUNT(*) AS n, COUNT(error) AS errors, SUM(t IS NULL) AS untimed"
+        " FROM readings WHERE device_id = ?",
+        device_id,
+    )
+
+
 def _device_section(cloud, device_row):
     device_id = device_row["id"]
     rows = cloud.store.all(
@@ -237,18 +312,28 @@ def _device_section(cloud, device_row):
         device_id,
         MAX_POINTS,
     )
-    untimed = sum(1 for r in rows if r["t"] is None)
+    counts = _counts(cloud, device_id)
+    untimed = counts["untimed"] or 0
     events = cloud.store.events(device_id)
-    errors = sum(1 for r in rows if r["error"])
     facts = (
-        f"{device_row['profile']} &middot; {len(rows)} readings ({errors} without a value"
-        f"{f', {untimed} without a time' if untimed else ''}) &middot; "
-        f"{device_row['dropped']} dropped on the device"
+        f"{device_row['profile']} &middot; {counts['n']} readings ({counts['errors']} without a"
+        f" value{f', {untimed} without a time' if untimed else ''}) &middot; "
+        f"{device_row['dropped']} dropped on the device &middot; "
+        f"{escape(device_line(cloud.store, device_id))}"
     )
+    timed = [r["t"] for r in rows if r["t"] is not None]
+    if len(rows) < counts["n"] and timed:
+        facts += (
+            f"<br>the plot shows the latest {len(rows)} of them, from "
+            f"{_clock_label(min(timed), 10**9)} UTC"
+        )
+    shown = [e for e in events if e["kind"] in EVENT_COLOURS]
+    times = timed + [e["at"] for e in shown]
+    axis = _Axis(min(times), max(times), _margin_left(shown)) if times else None
     return (
         f"<section id='{escape(device_id)}'><h2>{escape(device_id)}</h2>"
-        f"<div class='facts'>{facts}</div><h3>Readings (&deg;C)</h3>{_readings_svg(rows)}"
-        f"<h3>Token events</h3>{_timeline_svg(events)}{_events_table(events)}</section>"
+        f"<div class='facts'>{facts}</div><h3>Readings (&deg;C)</h3>{_readings_svg(rows, axis)}"
+        f"<h3>Token events</h3>{_timeline_svg(events, axis)}{_events_table(events)}</section>"
     )
 
 

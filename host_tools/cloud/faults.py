@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from .web import is_number
 
-ENDPOINTS = ("token", "device_authorization", "revoke", "introspect", "ingest", "any")
+ENDPOINTS = ("token", "device_authorization", "revoke", "introspect", "ingest", "ota", "any")
 
 
 @dataclass(frozen=True)

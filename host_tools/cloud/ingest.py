@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749.errors import MissingAuthorizationError, Unsupported
 from authlib.oauth2.rfc6749.resource_protector import ResourceProtector
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 
+from . import releases
 from .dialects import DIALECTS, ERROR_REPLIES, MISSING_TOKEN
 from .records import find_device, find_token
 from .web import HttpError, form_fields, json_object, json_response, strict_json
@@ -54,7 +55,7 @@ def resource_protector(cloud):
     return protector
 
 
-def _rejection(cloud, path_dialect, error):
+def token_rejection(cloud, path_dialect, error):
     """The dialect's reply to a missing, expired or unknown access token (dialects table)."""
     if isinstance(error, MissingAuthorizationError):
         body = ERROR_REPLIES[path_dialect.error_reply](401, MISSING_TOKEN)
@@ -230,11 +231,14 @@ def ingest_endpoint(dialect_name):
         try:
             token = cloud.resources.validate_request(None, request)
         except (InvalidTokenError, MissingAuthorizationError, UnsupportedTokenTypeError) as error:
-            return _rejection(cloud, path_dialect, error)
+            return token_rejection(cloud, path_dialect, error)
         device = find_device(cloud.store, token.device_id)
         if device is None or not cloud.oauth.place_matches(device, request.route):
-            return _rejection(cloud, path_dialect, _Rejected(None, "other_app"))
-        rows, facts = check_batch(_batch_json(request, path_dialect), device.id)
-        return json_response(200, {"stored": store_batch(cloud, device.id, rows, facts)})
+            return token_rejection(cloud, path_dialect, _Rejected(None, "other_app"))
+        batch = _batch_json(request, path_dialect)
+        rows, facts = check_batch(batch, device.id)
+        stored = store_batch(cloud, device.id, rows, facts)
+        releases.note_batch(cloud, device.id, batch)  # the firmware it runs, its last update
+        return json_response(200, {"stored": stored})
 
     return handle

@@ -4,23 +4,31 @@
         cloud.info["url"], cloud.info["ca_der"]      # what the first line of output said
         cloud.admin.create_device("logger-01")
 
-The serve command prints one JSON line first (url, ca_der, ca_pem, admin_key_file, data_dir,
-dashboard, vclock, pid) and writes the same to `DATA_DIR/server.json`. Its request log goes
-to `DATA_DIR/cloud.log`.
+The serve command prints one JSON line first (url, bind, port, names, ca_der, ca_pem,
+admin_key_file, data_dir, dashboard, vclock, pid) and writes the same to
+`DATA_DIR/server.json`. Its request log goes to `DATA_DIR/cloud.log`. `detach=True` starts it
+in a session of its own, so it outlives the command that started it (and the terminal's
+Ctrl-C); `stop(data_dir)` ends the one serving from a folder, whoever started it.
 """
 
 import json
+import os
 import selectors
+import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from ..errors import UserError
+from . import running
 from .admin_client import AdminClient
+from .running import DEFAULT_PORT
 
 LOG_FILE = "cloud.log"
 START_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 10
 
 
 class CloudProcess:
@@ -35,11 +43,12 @@ class CloudProcess:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stdout.close()
+        if not self.proc.stdout.closed:
+            self.proc.stdout.close()
 
     def __enter__(self):
         return self
@@ -48,7 +57,9 @@ class CloudProcess:
         self.stop()
 
 
-def serve_command(data_dir, port=0, vclock=None, memory=False, plain_http=False):
+def serve_command(
+    data_dir, port=0, vclock=None, memory=False, plain_http=False, bind=None, names=()
+):
     cmd = [
         sys.executable,
         "-m",
@@ -66,30 +77,67 @@ def serve_command(data_dir, port=0, vclock=None, memory=False, plain_http=False)
         cmd.append("--memory")
     if plain_http:
         cmd.append("--plain-http")
+    if bind:
+        cmd += ["--bind", bind]
+    for name in names:
+        cmd += ["--name", name]
     return cmd
 
 
-def spawn(data_dir, port=0, vclock=None, memory=False, plain_http=False):
-    """Start `tempnode cloud serve` and wait for its first line."""
+def spawn(data_dir, port=0, vclock=None, memory=False, plain_http=False, detach=False, **where):
+    """Start `tempnode cloud serve` and wait for its first line; `where`: bind, names."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / LOG_FILE, "ab") as log:
+    log_path = data_dir / LOG_FILE
+    logged = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            serve_command(data_dir, port, vclock, memory, plain_http),
+            serve_command(data_dir, port, vclock, memory, plain_http, **where),
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
             text=True,
+            start_new_session=detach,
         )
     line = _first_line(proc)
     try:
-        return CloudProcess(proc, json.loads(line))
+        cloud = CloudProcess(proc, json.loads(line))
     except ValueError:
         proc.kill()
         proc.wait()
-        raise UserError(
-            f"the dev cloud did not start (see {data_dir / LOG_FILE}): {line.strip()!r}"
-        ) from None
+        said = log_path.read_text(errors="replace")[logged:].strip().splitlines()
+        why = said[-1].removeprefix("tempnode: error: ") if said else "no word from it"
+        raise UserError(f"the dev cloud did not start: {why} (log: {log_path})") from None
+    if detach:
+        proc.stdout.close()  # it outlives this command: nothing more is read from it
+    return cloud
+
+
+def usual_port_or_any(bind="127.0.0.1"):
+    """DEFAULT_PORT when nothing listens there, else 0 (any free port): the port only has to
+    be stable for people, since commands find the cloud through server.json."""
+    with socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET) as probe:
+        try:
+            probe.bind((bind, DEFAULT_PORT))
+        except OSError:
+            return 0
+    return DEFAULT_PORT
+
+
+def stop(data_dir):
+    """Stop the cloud serving from `data_dir`; its server.json, or None when none served."""
+    info = running.running_info(data_dir)
+    if info is None:
+        return None
+    pid = int(info["pid"])
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # the kernel drops its lock when it ends
+        os.kill(pid, sig)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while running.serving(data_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not running.serving(data_dir):
+            return info
+    raise UserError(f"the dev cloud from {data_dir} (pid {pid}) does not stop")
 
 
 def _first_line(proc):

@@ -279,6 +279,8 @@ class CloudHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address, cloud_factory, tls_context=None):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
         self.tls_context = tls_context
         self.cloud = cloud_factory(self.server_address[1])

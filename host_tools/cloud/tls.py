@@ -1,10 +1,13 @@
-"""The dev cloud's own certificate authority and its server certificate for `localhost`.
+"""The dev cloud's own certificate authority and its server certificate.
 
 Created once in the data directory and reused, so a device that was given `ca.der` keeps
 verifying the server across restarts. The keys are EC P-256 and the certificates carry the
 extensions mbedTLS checks (MicroPython's `tls` module): basicConstraints CA:TRUE with
-keyCertSign on the CA, and a subjectAltName with DNS `localhost` and IP `127.0.0.1` on the
-server certificate (mbedTLS matches `server_hostname` against the SAN, RFC 6125 §6.4).
+keyCertSign on the CA, and a subjectAltName on the server certificate with DNS `localhost`, IP
+`127.0.0.1` and every name or address given with `serve --name` (a board on the LAN reaches
+the laptop by its address or its mDNS name; mbedTLS matches `server_hostname` against the SAN,
+RFC 6125 §6.4). A server certificate whose names differ from the ones asked for is made anew
+under the same CA, so a device keeps its `ca.der`.
 """
 
 import datetime
@@ -24,6 +27,7 @@ SERVER_VALIDITY = datetime.timedelta(days=825)
 # A certificate starts a day in the past: a device whose clock is a little behind still accepts it.
 BACKDATE = datetime.timedelta(days=1)
 RENEW_BEFORE = datetime.timedelta(days=30)
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 
 
 @dataclass(frozen=True)
@@ -42,15 +46,37 @@ class CertPaths:
         return cls(d / "ca.der", d / "ca.pem", d / "ca.key", d / "server.pem", d / "server.key")
 
 
-def ensure_certificates(data_dir):
-    """Create the CA (if missing) and a server certificate (if missing or due); return paths."""
+def san_entry(name):
+    """A subjectAltName entry: an IP address when `name` is one, else a DNS name."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def certificate_names(names=()):
+    """The loopback names, then the ones given, each once."""
+    return list(dict.fromkeys([*LOOPBACK_NAMES, *names]))
+
+
+def ensure_certificates(data_dir, names=()):
+    """Create the CA (if missing) and a server certificate for the loopback names and `names`
+    (if missing, due, or for other names); return the paths."""
     paths = CertPaths.in_dir(data_dir)
     paths.ca_der.parent.mkdir(parents=True, exist_ok=True)
     if not (paths.ca_key.exists() and paths.ca_pem.exists()):
         _create_ca(paths)
-    if _server_cert_due(paths):
-        _create_server_cert(paths)
+    wanted = certificate_names(names)
+    if _server_cert_due(paths, wanted):
+        _create_server_cert(paths, wanted)
     return paths
+
+
+def server_names(paths):
+    """The names and addresses the server certificate is for, as text."""
+    cert = x509.load_pem_x509_certificate(paths.server_cert.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return [str(entry.value) for entry in san]
 
 
 def server_context(paths):
@@ -128,25 +154,25 @@ def _create_ca(paths):
     paths.server_cert.unlink(missing_ok=True)
 
 
-def _server_cert_due(paths):
+def _server_cert_due(paths, names):
     if not (paths.server_cert.exists() and paths.server_key.exists()):
         return True
     cert = x509.load_pem_x509_certificate(paths.server_cert.read_bytes())
     ca = x509.load_pem_x509_certificate(paths.ca_pem.read_bytes())
-    return cert.issuer != ca.subject or cert.not_valid_after_utc - _now() < RENEW_BEFORE
+    if cert.issuer != ca.subject or cert.not_valid_after_utc - _now() < RENEW_BEFORE:
+        return True
+    return sorted(server_names(paths)) != sorted(str(san_entry(n).value) for n in names)
 
 
-def _create_server_cert(paths):
+def _create_server_cert(paths, names):
     ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), password=None)
     ca = x509.load_pem_x509_certificate(paths.ca_pem.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
-    san = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    )
+    san = x509.SubjectAlternativeName([san_entry(name) for name in names])
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
+        .subject_name(_name("tempnode dev cloud server"))
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -49,11 +49,12 @@ def test_every_problem_is_reported_with_field_value_and_expectation():
     cfg["sensors"]["28ff4a1b02170346"] = {"label": "pipe", "resolution": 13}
     problems = config.check(cfg, BOARDS)
     assert problems == [
-        'sample_interval_s is "60", expected whole seconds from 1 to 86400',
+        'sample_interval_s is "60", expected whole seconds from 5 to 86400 (an upload needs a '
+        "few seconds between two samples)",
         "upload.interval_s is 0, expected whole seconds from 1 to 604800",
         "upload.batch_size is 500, expected a whole number from 1 to 200",
-        'sensors key "28FF4A1B02170345" is not a ROM, '
-        "expected 16 lowercase hex digits, family byte first",
+        'sensors key is "28FF4A1B02170345", '
+        "expected a ROM: 16 lowercase hex digits, family byte first",
         "sensors.28ff4a1b02170346.resolution is 13, expected 9, 10, 11 or 12 (bits)",
     ], problems
 
@@ -125,7 +126,7 @@ def test_passwords_in_config_are_refused_and_secret_values_are_never_shown():
     secrets = {"wifi": {"home": "s3cret-pass"}, "client_secret": 7}
     problems = config.check_secrets(secrets, valid())
     assert problems == [
-        "client_secret is not a non-empty string",
+        "client_secret is a number, expected a non-empty string",
         'wifi has no password for "barn", expected "wifi": {"barn": "<password>"} '
         '("" for an open network)',
     ], problems
@@ -146,6 +147,22 @@ def test_garbage_is_one_clear_line_not_a_crash():
     ], problems
 
 
+def test_secrets_problems_follow_the_field_is_value_expected_form_without_a_secret():
+    assert config.check_secrets(["hunter2hunter2"], valid()) == [
+        "secrets.json is a list, expected a JSON object"
+    ]
+    problems = config.check_secrets(
+        {"wifi": ["home", "hunter2hunter2"], "client_secret": "", "app_secret": 12345678},
+        valid(),
+    )
+    assert problems == [
+        'client_secret is "", expected a non-empty string',
+        "app_secret is a number, expected a non-empty string",
+        'wifi is a list, expected {"<ssid>": "<password>"}',
+    ], problems
+    assert "hunter2" not in "".join(problems) and "12345678" not in "".join(problems)
+
+
 def _allocated_by_check(cfg):
     gc.collect()
     before = gc.mem_alloc()
@@ -162,3 +179,33 @@ def test_checking_a_valid_config_allocates_little():
     # A boot-time cost an ESP8266 (about 30 KB free) can afford.
     assert first < 4096, first
     assert again < 512, again
+
+
+def test_a_clouds_own_endpoints_and_options_are_checked():
+    cfg = valid()
+    cfg["cloud"].update(
+        {
+            "token_url": "https://auth.example/realms/farm/protocol/openid-connect/token",
+            "device_authorization_url": "/realms/farm/protocol/openid-connect/auth/device",
+            "readings_url": "https://api.example/v2/readings",
+            "scope": "readings offline_access",
+            "client_auth": "client_secret_post",
+            "ack": "2xx",
+            "readings_body": "json",
+        }
+    )
+    assert config.check(cfg, BOARDS) == []
+    cfg["cloud"].update(
+        {
+            "token_url": "http://auth.example/token",
+            "readings_url": "readings",
+            "client_auth": "private_key_jwt",
+            "ack": 200,
+        }
+    )
+    problems = config.check(cfg, BOARDS)
+    assert any(p.startswith("cloud.token_url is") and "https://" in p for p in problems), problems
+    assert any(p.startswith('cloud.readings_url is "readings"') for p in problems), problems
+    assert any(p.startswith('cloud.client_auth is "private_key_jwt"') for p in problems), problems
+    assert any(p.startswith("cloud.ack is 200, expected stored") for p in problems), problems
+    assert len(problems) == 4, problems

@@ -131,3 +131,43 @@ def test_a_confidential_client_authenticates_with_basic():
     run(session, clock, secrets={"client_secret": "s3cret-value"})
     assert session.sent[0][3]["Authorization"].startswith("Basic ")
     assert b"client_id" not in session.sent[0][2]
+
+
+def test_an_approval_without_a_refresh_token_says_why_and_stores_nothing():
+    # An OpenID Connect server issues a refresh token only for offline_access: without it the
+    # credential would die with its first access token.
+    import os
+
+    from tempnode.credential_store import CredentialStore
+    from tempnode.tokens import TokenManager
+
+    clock = Clock()
+    body = run(FakeSession(started(), json_reply(200, {"access_token": "a" * 20})), clock)
+    cloud = dict(CLOUD, profile="oauth2")
+    store = CredentialStore("credential.json")
+    tokens = TokenManager(profiles.for_cloud(cloud), cloud, {}, store, clock)
+    with raises(LinkError) as r:
+        tokens.adopt(body)
+    message = str(r.value)
+    assert (
+        "gave no refresh token" in message
+        and 'offline_access to cloud.scope (now "readings")' in message
+    )
+    assert "credential.json" not in os.listdir()
+    with_refresh = {"access_token": "a" * 20, "refresh_token": "r" * 20, "expires_in": 60}
+    tokens.adopt(with_refresh)
+    assert store.kind() == "refresh_token" and "credential.json" in os.listdir()
+
+
+def test_the_configured_scope_and_endpoint_are_asked_for():
+    clock = Clock()
+    cloud = dict(CLOUD, profile="oauth2", scope="readings offline_access")
+    cloud["device_authorization_url"] = "https://auth.example/device/auth"
+    session = FakeSession(started(), json_reply(200, {"access_token": "a" * 20}))
+    redact.log = LINES.append
+    device_flow.run(
+        session, profiles.for_cloud(cloud), cloud, {}, clock, clock.monotonic_ms() + 60000
+    )
+    method, target, body, headers = session.sent[0]
+    assert target == "https://auth.example/device/auth", target
+    assert b"scope=readings%20offline_access" in body, body

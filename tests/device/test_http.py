@@ -5,7 +5,7 @@ from tempnode import http
 from tempnode.clock import Clock
 from tempnode.http import HttpError, Session
 
-HEAPSIZE = "192k"
+HEAPSIZE = "256k"
 URL = "http://cloud.test:8080"
 DEADLINE_BOUND_MS = 30  # how far past its deadline a request may end (README, Design notes)
 
@@ -293,3 +293,15 @@ def test_form_encoding_and_basic_client_authentication():
     assert bytes(body) == b"grant_type=refresh_token&refresh_token=a%20b%2Bc%2F%3D%26%C3%A9"
     # RFC 6749 §2.3.1: both parts form-encoded, then base64("id%3A1:s%40cret").
     assert http.basic_auth("id:1", "s@cret") == "Basic aWQlM0ExOnMlNDBjcmV0"
+
+
+def test_an_absolute_url_on_another_host_gets_its_own_connection_and_host_header():
+    s, net, clock = session([reply(200, b"a")], [reply(200, b"b")], [reply(200, b"c")])
+    s.request("POST", "/api", b"x", soon(clock))
+    s.request("POST", "http://auth.test:9090/o/token/", b"y", soon(clock))
+    s.request("POST", "/api", b"z", soon(clock))
+    first, other, back = net.sockets
+    assert bytes(other.sent).startswith(b"POST /o/token/ HTTP/1.1\r\nHost: auth.test:9090\r\n")
+    assert first.closed and other.closed  # one connection at a time
+    assert bytes(back.sent).startswith(b"POST /api HTTP/1.1\r\nHost: cloud.test:8080\r\n")
+    assert net.lookups == 2  # each host resolved once in the session

@@ -46,12 +46,12 @@ INSUFFICIENT_SCOPE = reply(
 
 
 def test_every_dialect_recognises_its_own_expired_reply():
-    for name in profiles.PROFILES:
+    for name in profiles.NAMES:
         assert profiles.rejects_token(profiles.get(name), EXPIRED[name]), name
 
 
 def test_insufficient_scope_never_means_renew():
-    for name in profiles.PROFILES:
+    for name in profiles.NAMES:
         assert not profiles.rejects_token(profiles.get(name), INSUFFICIENT_SCOPE), name
 
 
@@ -62,7 +62,7 @@ def test_success_busy_and_bad_request_replies_are_not_expiry():
         reply(429, {"error": "rate_limited"}),
         reply(400, {"error": "invalid_request", "error_description": "bad batch"}),
     )
-    for name in profiles.PROFILES:
+    for name in profiles.NAMES:
         for r in others:
             assert not profiles.rejects_token(profiles.get(name), r), (name, r.status)
 
@@ -79,8 +79,34 @@ def test_a_challenge_alone_is_enough():
 
 
 def test_paths_are_filled_from_the_config():
-    cloud = {"org": "acme", "app": "farm"}
-    assert (
-        profiles.expand_path(profiles.get("usergrid")["token_path"], cloud) == "/acme/farm/token"
-    )
+    cloud = {"profile": "usergrid", "org": "acme", "app": "farm"}
+    profile = profiles.for_cloud(cloud)
+    assert profile["token_url"] == "/acme/farm/token"
+    assert profile["readings_url"] == "/acme/farm/readings"
     assert profiles.expand_path("/oauth/token", {}) == "/oauth/token"
+
+
+def test_a_clouds_own_endpoints_and_options_override_the_dialects():
+    cloud = {
+        "profile": "oauth2",
+        "token_url": "https://auth.example/realms/farm/protocol/openid-connect/token",
+        "device_authorization_url": "/realms/farm/protocol/openid-connect/auth/device",
+        "readings_url": "https://api.example/v2/readings",
+        "scope": "readings offline_access",
+        "client_auth": "client_secret_post",
+        "ack": "2xx",
+    }
+    profile = profiles.for_cloud(cloud)
+    for key in ("token_url", "device_authorization_url", "readings_url", "scope", "ack"):
+        assert profile[key] == cloud[key], key
+    assert profile["client_auth"] == "client_secret_post"
+    assert profile["readings_body"] == "json"  # not set: the dialect's
+    defaults = profiles.for_cloud({"profile": "oauth2"})
+    assert (defaults["token_url"], defaults["scope"], defaults["ack"]) == (
+        "/oauth/token",
+        "readings",
+        "stored",
+    )
+    assert set(profiles.OPTIONS) <= set(defaults), "every option has a default in the table"
+    for name in profiles.NAMES:
+        assert set(profiles.get(name)) == set(defaults), name  # every dialect has every field

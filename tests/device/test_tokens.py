@@ -27,7 +27,7 @@ def manager(profile="oauth2", credential=None, fraction=0.75):
     clock = Clock()
     cloud = dict(CLOUD, profile=profile)
     store = CredentialStore("credential.json")
-    return TokenManager(profiles.get(profile), cloud, SECRETS, store, clock, fraction), clock
+    return TokenManager(profiles.for_cloud(cloud), cloud, SECRETS, store, clock, fraction), clock
 
 
 def save(obj):
@@ -366,3 +366,29 @@ def test_status_tells_the_state_without_a_secret():
     text = repr(status)
     for secret in (A1, R1, R2, SECRETS["client_secret"]):
         assert secret not in text, text
+
+
+def test_client_authentication_follows_the_configured_method():
+    methods = {
+        "client_secret_basic": ({"grant_type", "refresh_token"}, True),
+        "client_secret_post": (
+            {"grant_type", "refresh_token", "client_id", "client_secret"},
+            False,
+        ),
+        "none": ({"grant_type", "refresh_token", "client_id"}, False),
+    }
+    for method, (fields, basic) in methods.items():
+        save({"kind": "refresh_token", "refresh_token": R1})
+        cloud = dict(CLOUD, profile="oauth2", client_auth=method)
+        cloud["token_url"] = "https://auth.example/o/token/"
+        store = CredentialStore("credential.json")
+        clock = Clock()
+        tm = TokenManager(profiles.for_cloud(cloud), cloud, SECRETS, store, clock)
+        session = FakeSession(granted(A1, R2, 60))
+        tm.token(session, soon(clock))
+        _, target, body, headers = session.sent[0]
+        assert target == "https://auth.example/o/token/", target
+        assert set(form(body)) == fields, (method, form(body))
+        assert ("Authorization" in headers) == basic, method
+        if method == "client_secret_post":
+            assert form(body)["client_secret"] == "client-secret-xyz"

@@ -32,8 +32,9 @@ def uploader(profile="oauth2"):
     clock = Clock()
     cloud = dict(CLOUD, profile=profile)
     store = CredentialStore("credential.json")
-    tokens = TokenManager(profiles.get(profile), cloud, {}, store, clock)
-    return Uploader(profiles.get(profile), cloud, "logger-01", tokens, clock), clock
+    dialect = profiles.for_cloud(cloud)
+    tokens = TokenManager(dialect, cloud, {}, store, clock)
+    return Uploader(dialect, "logger-01", tokens, clock), clock
 
 
 def stored(seqs):
