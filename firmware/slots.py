@@ -71,7 +71,7 @@ def start():
         _roll_back("it failed to start (%s)" % _first_line(e))
         _reset()
         return
-    if on_trial() and not _button and app.assemble().logger is None:
+    if on_trial() and not _button and app.assemble().loop is None:
         _roll_back("it stopped at the REPL without starting the logger")
         _reset()
 

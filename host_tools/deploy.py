@@ -87,9 +87,11 @@ def compact_json(obj):
 def board_config(folder):
     """config.json as the board gets it: with the release key when the cloud offers updates."""
     config = read_json(folder / CONFIG)
-    profile = firmware_module("profiles").PROFILES.get(config["cloud"]["profile"], {})
+    profiles = firmware_module("profiles")
+    name = config["cloud"]["profile"]
+    offers_updates = name in profiles.NAMES and profiles.get(name)["ota_path"]
     ota = config.setdefault("ota", {})
-    if profile.get("ota_path") and "public_key" not in ota:
+    if offers_updates and "public_key" not in ota:
         ota["public_key"] = release_key.public_hex(release_key.load_or_create())
     if not ota:
         del config["ota"]

@@ -23,10 +23,9 @@ from urllib.parse import urlsplit
 
 from . import release_key
 from .build import PACKAGE, build, bundle_version
-from .cloud.command import DEFAULT_DATA_DIR
 from .device import add_dir_argument
 from .errors import UserError
-from .paths import FIRMWARE
+from .paths import FIRMWARE, cloud_dir
 from .validate import firmware_module, load_folder
 
 # The first MicroPython release that loads each .mpy version (boards/*.json `mpy_version`).
@@ -69,7 +68,7 @@ def publish(folder, channel, admin, firmware_root=FIRMWARE, out=print):
     """Build, sign and publish the folder's board's bundle; returns the version."""
     config, _secrets = load_folder(folder)
     cloud = config["cloud"]
-    if not firmware_module("profiles").PROFILES[cloud["profile"]].get("ota_path"):
+    if not firmware_module("profiles").get(cloud["profile"])["ota_path"]:
         raise UserError(
             f"the cloud profile {cloud['profile']} offers no firmware updates: "
             "use a cloud with profile oauth2 (the dev cloud), or deploy over USB"
@@ -156,8 +155,8 @@ def register(subparsers):
         sub.add_argument(
             "--cloud-dir",
             type=Path,
-            default=DEFAULT_DATA_DIR,
-            help=f"the dev cloud's data directory (default {DEFAULT_DATA_DIR})",
+            default=cloud_dir(),
+            help=f"the dev cloud's data directory (default {cloud_dir()})",
         )
     pub.set_defaults(func=_publish)
     lst.set_defaults(func=_list)

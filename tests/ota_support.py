@@ -1,6 +1,6 @@
 """Signed updates on the simulated board: firmware variants to publish, boards that take them.
 
-    variant = firmware_variant(tmp_path, "b", {"tempnode/logger.py": [(old, new)]})
+    variant = firmware_variant(tmp_path, "b", {"tempnode/main_loop.py": [(old, new)]})
     board = ota_board(installed, tmp_path, "ota-a-to-b", scenario={...})
     version = board.publish(variant)          # `tempnode release publish`, on its own channel
     facts = board.run()                       # tempnode sim's census
@@ -41,7 +41,7 @@ def firmware_variant(work, name, edits=None):
         '"logging every %d s, uploading every %d s"',
         f'"logging every %d s, uploading every %d s{B_MARK}{name})"',
     )
-    edits.setdefault("tempnode/logger.py", []).append(marker)
+    edits.setdefault("tempnode/main_loop.py", []).append(marker)
     for rel, replacements in edits.items():
         path = root / rel
         text = path.read_text()

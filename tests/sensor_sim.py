@@ -1,12 +1,12 @@
 """CPython access to the 1-Wire simulator, the firmware's sensor stack and Adafruit's drivers.
 
-The simulator (`boards/host/onewire_sim.py`) is loaded by file path: putting `boards/host` on
-`sys.path` would shadow CPython's `time` with the simulated board's. The firmware and Adafruit's
-CircuitPython drivers import `micropython.const`; Adafruit's also import `onewireio`,
-`microcontroller` and `circuitpython_typing` (their annotations are evaluated at import), so
-`install_fakes()` puts small stand-ins for those four into `sys.modules`. The fake
-`onewireio.OneWire(pin)` takes a simulated bus as its "pin" and keeps CircuitPython's
-convention: `reset()` is True when *no* device answered.
+The simulator (`boards/host/onewire_sim.py` and `onewire_wire.py`) is loaded by file path: putting
+`boards/host` on `sys.path` would shadow CPython's `time` with the simulated board's. The firmware
+and Adafruit's CircuitPython drivers import `micropython.const`; Adafruit's also import
+`onewireio`, `microcontroller` and `circuitpython_typing` (their annotations are evaluated at
+import), so `install_fakes()` puts small stand-ins for those four into `sys.modules`. The fake
+`onewireio.OneWire(pin)` takes a simulated bus as its "pin" and keeps CircuitPython's convention:
+`reset()` is True when *no* device answered.
 """
 
 import importlib.util
@@ -15,16 +15,22 @@ import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SIM_PATH = REPO / "boards" / "host" / "onewire_sim.py"
+HOST = REPO / "boards" / "host"
+
+
+def _load(name):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HOST / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def load_sim():
-    if "onewire_sim" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("onewire_sim", SIM_PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["onewire_sim"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["onewire_sim"]
+    """The simulator's wire module (`onewire_wire`), its devices (`onewire_sim`) loaded first."""
+    _load("onewire_sim")
+    return _load("onewire_wire")
 
 
 class FakeOneWireIO:

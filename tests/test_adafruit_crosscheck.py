@@ -68,7 +68,9 @@ def test_same_roms_as_adafruit_on_a_64_device_bus():
     ow.maximum_devices = 64
     theirs = [bytes(a.rom).hex() for a in ow.scan()]
     bus, clock = sim_bus(scenario)
-    ours = [rom.hex() for rom in search(OneWire(CircuitPythonLine(bus)))]
+    roms = []
+    assert search(OneWire(CircuitPythonLine(bus)), roms) == (True, 0)
+    ours = [rom.hex() for rom in roms]
     assert len(ours) == 64
     # Same set; the order differs because Adafruit takes the 1 branch first at a discrepancy
     # and AN187 the 0 branch: both are complete searches.

@@ -1,17 +1,19 @@
-"""MicroPython's `_onewire` C module, on the simulated board: the bus is `onewire_sim`.
+"""MicroPython's `_onewire` C module, on the simulated board: the bus is `onewire_wire.SimBus`.
 
 The firmware's `MicroPythonLine` calls these functions exactly as on esp32/rp2/esp8266
 (`reset(pin)` True on a presence pulse, `readbit`, `readbyte`, `writebit`, `writebyte`,
-`crc8`). The board has one 1-Wire bus (`boards/host.json` `pins.onewire`), built on first use
-from the scenario file named by `TEMPNODE_SCENARIO` (no file: a bus with no devices). Bus time
-moves the board's virtual clock. Scenario second 0 is the virtual Unix time
-`TEMPNODE_SCENARIO_T0_MS` (set it when a scenario spans reboots), else the first use.
+`crc8`). The board has one 1-Wire bus (`boards/host.json` `pins.onewire`) with `onewire_sim`
+devices on it, built on first use from the scenario file named by `TEMPNODE_SCENARIO` (no file:
+a bus with no devices). Bus time moves the board's virtual clock. Scenario second 0 is the
+virtual Unix time `TEMPNODE_SCENARIO_T0_MS` (set it when a scenario spans reboots), else the
+first use.
 """
 
 import os
 import time
 
 import onewire_sim
+import onewire_wire
 
 
 class VirtualClock:
@@ -35,7 +37,7 @@ def bus():
         scenario = onewire_sim.load_scenario(path) if path else {}
         t0_ms = os.getenv("TEMPNODE_SCENARIO_T0_MS")
         t0_us = int(t0_ms) * 1000 if t0_ms else None
-        _bus = onewire_sim.build_bus(scenario, VirtualClock(), t0_us)
+        _bus = onewire_wire.build_bus(scenario, VirtualClock(), t0_us)
     return _bus
 
 

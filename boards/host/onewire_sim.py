@@ -1,38 +1,50 @@
-"""A bit-level 1-Wire bus with DS18x20 / MAX31850 device models, faults and exact bus time.
+"""The simulated 1-Wire devices: DS18B20, DS1822, DS18S20 and MAX31850 models and their faults.
 
-The same source runs under MicroPython (the simulated board's `_onewire` sits on it) and under
-CPython (the Adafruit cross-check and the sensor benchmark). It never imports `time`: the bus is
-given a clock with `now_us()` and `advance_us(us)` (on the host board, the virtual clock; under
-CPython, `SimClock`).
+The wire they sit on, with its own faults and exact bus time, is `onewire_wire.SimBus`."""
 
-Bus time is AN126 standard speed: a reset costs 960 us and every read or write slot 70 us, so a
-read cycle's duration is exact and repeatable. A master's sleeps move the same clock.
-
-What the devices implement (DS18B20 datasheet 19-7487 "1-Wire ROM/function commands"):
-ROM commands Search (0xF0, with wired-AND bit and complement per AN187), Read ROM (0x33),
-Match ROM (0x55), Skip ROM (0xCC); function commands Convert T (0x44), Read Scratchpad (0xBE),
-Write Scratchpad (0x4E), Copy Scratchpad (0x48, counted: `eeprom_writes`), Recall E2 (0xB8),
-Read Power Supply (0xB4). While a conversion or a copy runs, a read slot returns 0, then 1;
-a parasite-powered device cannot drive the bus, so polling it reads 1 at once. A device that
-"cannot be polled" keeps answering 0 until the next reset (the master must wait blind).
-
-Scenario JSON (`load_scenario`): the `"sensors"` key is a list of device models and
-`"bus_faults"` a list of bus-wide faults; `"seed"` (int) makes fault draws repeatable. A sensor:
-`{"rom": "28..."}` (16 hex digits, byte 0 first, taken as is: a bad ROM CRC can be simulated) or
-`{"family": "28", "serial": "000000a1b2c3"}` (ROM CRC computed); `"temperature"`: a curve
-`{"kind": "constant", "c": 21.5}`, `{"kind": "sine", "mean_c", "amplitude_c", "period_s",
-"phase_s"}`, `{"kind": "steps", "steps": [[at_us, c], ...]}`, `{"kind": "ramp", "from_c",
-"to_c", "from_s", "to_s"}`; `"conversion_ms"`: its real 12-bit conversion time (resolution
-scales it; the DS18S20 and MAX31850 have one); `"resolution"` kept in its EEPROM (9..12);
-`"parasite"`: true; `"fixed_resolution"`: true (a clone that ignores a new resolution);
-`"cold_junction_c"` (MAX31850); `"faults"`: a list of
-`{"kind": K, "from_s": a, "to_s": b}` (window optional, times in scenario seconds) with K one of
-`crc` (`"rate"`: chance that one scratchpad transfer has a flipped bit), `absent`,
-`power_on_reset` (each conversion ends in a brownout: the 85 C power-on scratchpad),
-`unpollable`, `thermocouple` (MAX31850 fault `"bits"`: 1 open, 2 short to GND, 4 short to VDD).
-A bus fault is `{"kind": "bus_short", ...window}`: the line is held low (every slot reads 0,
-a reset looks like a presence pulse, devices lose their state).
-"""
+# (The reference is kept in comments: the simulated board compiles this module from source
+# inside the firmware's heap, where a long docstring is one more large string to allocate, and
+# the simulator is two modules for the same reason: a smaller peak while one is compiled.)
+#
+# The same source runs under MicroPython (the simulated board's `_onewire` sits on it) and under
+# CPython (the Adafruit cross-check and the sensor benchmarks). It never imports `time`. Every
+# random draw comes from one xorshift generator per device and one per noise fault, seeded from
+# the scenario's `"seed"`: a run is the same every time.
+#
+# What the devices implement (DS18B20 datasheet 19-7487 "1-Wire ROM/function commands"):
+# ROM commands Search (0xF0, with wired-AND bit and complement per AN187), Read ROM (0x33),
+# Match ROM (0x55), Skip ROM (0xCC); function commands Convert T (0x44), Read Scratchpad (0xBE),
+# Write Scratchpad (0x4E), Copy Scratchpad (0x48, counted: `eeprom_writes`), Recall E2 (0xB8),
+# Read Power Supply (0xB4: the answer is repeated in every read slot until the next reset).
+# While a conversion or a copy runs, a read slot returns 0, then 1; a parasite-powered device
+# cannot drive the bus, so polling it reads 1 at once, and a parasite device that is converting
+# browns out (power-on state, the conversion lost) when the master holds the line low for a
+# reset or a write-0 slot: with no strong pull-up the line is its only supply. A device that
+# "cannot be polled" keeps answering 0 until the next reset (the master must wait blind).
+# With `log` set (`SimBus.record_conversions()`), a device keeps each conversion's start and end
+# in scenario microseconds and the scratchpad it produced (None when it never finished): the
+# ground truth of the invariant tests.
+#
+# A sensor in the scenario's `"sensors"` list:
+# `{"rom": "28..."}` (16 hex digits, byte 0 first, taken as is: a bad ROM CRC can be simulated) or
+# `{"family": "28", "serial": "000000a1b2c3"}` (ROM CRC computed); `"temperature"`: a curve
+# `{"kind": "constant", "c": 21.5}`, `{"kind": "sine", "mean_c", "amplitude_c", "period_s",
+# "phase_s"}`, `{"kind": "steps", "steps": [[at_us, c], ...]}`, `{"kind": "ramp", "from_c",
+# "to_c", "from_s", "to_s"}`; `"conversion_ms"`: its real 12-bit conversion time (resolution
+# scales it; the DS18S20 and MAX31850 have one); `"resolution"` kept in its EEPROM (9..12);
+# `"parasite"`: true; `"fixed_resolution"`: true (a clone that ignores a new resolution);
+# `"cold_junction_c"` and `"power_up_c"` (MAX31850: what its power-up scratchpad decodes to,
+# 0.0 by default; the datasheet gives it no signature); `"faults"`: a list of
+# `{"kind": K, "from_s": a, "to_s": b}` (window optional, times in scenario seconds) with K one of
+# `crc` (`"rate"`: chance that one scratchpad transfer has a flipped bit), `absent` (unplugged:
+# it powers up afresh when the window ends), `power_on_reset` (each Convert T browns it out at
+# once: power-on scratchpad, no conversion), `unpollable`, `thermocouple` (MAX31850 fault
+# `"bits"`: 1 open, 2 short to GND, 4 short to VDD), `parasite` (VDD lost: parasite powered in
+# the window, external again after it), `deaf` (it ignores the function command `"command"`,
+# hex, the first `"times"` times it is sent in the window, all of them without `"times"`),
+# `slow` (each conversion takes `"conversion_ms"`, beyond its datasheet maximum if you like),
+# `stuck` (it answers 0 in every read slot of Read Scratchpad and Read Power Supply: its read-out
+# is dead, the rest of it works).
 
 import json
 import math
@@ -45,8 +57,6 @@ except ImportError:  # CPython
         return value
 
 
-RESET_US = const(960)
-SLOT_US = const(70)
 _COPY_US = const(10000)  # Copy Scratchpad: 10 ms max (DS18B20 datasheet, t_WR)
 
 # Device states.
@@ -58,7 +68,8 @@ _FUNC_CMD = const(4)
 _SEND = const(5)  # shifting out `_tx`
 _RECEIVE = const(6)  # Write Scratchpad data bytes
 _BUSY = const(7)  # converting or copying
-_POWER = const(8)  # Read Power Supply answer slot
+_POWER = const(8)  # Read Power Supply answer slots
+_ZEROS = const(9)  # a stuck device: every read slot 0
 
 # Function table of the families: scratchpad layout kind, power-on temperature register,
 # default real 12-bit conversion time (us), whether the resolution is programmable.
@@ -71,7 +82,17 @@ FAMILIES = {
     0x10: (_KIND_S, 0x00AA, 600000),
     0x3B: (_KIND_M, None, 72000),
 }
-_FAULT_KINDS = ("crc", "absent", "power_on_reset", "unpollable", "thermocouple")
+_FAULT_KINDS = (
+    "crc",
+    "absent",
+    "power_on_reset",
+    "unpollable",
+    "thermocouple",
+    "parasite",
+    "deaf",
+    "slow",
+    "stuck",
+)
 
 
 def crc8(data, crc=0):
@@ -86,36 +107,7 @@ def crc8(data, crc=0):
     return crc
 
 
-class SimClock:
-    """A clock for CPython runs: microseconds that move only when something spends time.
-
-    It also serves the firmware's clock seam (`monotonic_ms`, `ticks_ms`, `elapsed_ms`,
-    `sleep_ms`)."""
-
-    def __init__(self):
-        self.us = 0
-
-    def now_us(self):
-        return self.us
-
-    def advance_us(self, us):
-        self.us += us
-
-    def monotonic_ms(self):
-        return self.us // 1000
-
-    def ticks_ms(self):
-        return self.us // 1000
-
-    def elapsed_ms(self, since):
-        return self.us // 1000 - since
-
-    def sleep_ms(self, ms):
-        if ms > 0:
-            self.us += ms * 1000
-
-
-class _Rng:
+class Rng:
     """xorshift32: the same draws under MicroPython and CPython."""
 
     def __init__(self, seed):
@@ -132,11 +124,19 @@ class _Rng:
     def chance(self, rate):
         return self.next() % 1000000 < int(rate * 1000000)
 
+    def gap(self, rate):
+        """Trials before the next success of a per-trial chance `rate` (geometric): drawn once
+        per event, so a noisy slot costs a counter compare, not a random draw."""
+        if rate >= 1:
+            return 0
+        u = (self.next() + 1) / 4294967297
+        return int(math.log(u) / math.log(1 - rate))
+
 
 _FOREVER_US = const(1 << 60)
 
 
-def _window(fault):
+def fault_window(fault):
     """A fault's window in whole scenario microseconds: (from_us, to_us)."""
     to_s = fault.get("to_s")
     to_us = _FOREVER_US if to_s is None else int(to_s * 1000000)
@@ -188,40 +188,43 @@ class Device:
         if self.curve.get("kind") not in CURVES:
             raise ValueError("sensor %s: unknown temperature curve %r" % (name, self.curve))
         self.conv_us_12bit = int(spec.get("conversion_ms", default_conv_us / 1000) * 1000)
-        self.parasite = bool(spec.get("parasite", False))
+        self.wired_parasite = bool(spec.get("parasite", False))
         self.fixed_resolution = bool(spec.get("fixed_resolution", False))
         self.cold_junction_c = spec.get("cold_junction_c", 25.0)
+        self.power_up_c = spec.get("power_up_c", 0.0)
         self.faults = []  # (kind, from_us, to_us, spec)
         for fault in spec.get("faults", []):
             if fault.get("kind") not in _FAULT_KINDS:
                 raise ValueError("sensor %s: unknown fault %r" % (name, fault))
-            if fault["kind"] == "power_on_reset" and self._power_on_raw is None:
-                raise ValueError("sensor %s: a MAX31850 has no power-on value" % name)
-            from_us, to_us = _window(fault)
+            from_us, to_us = fault_window(fault)
             self.faults.append((fault["kind"], from_us, to_us, fault))
+        self._deaf_count = {}  # id of a `deaf` fault -> commands ignored so far
         resolution = spec.get("resolution", 12)
         # EEPROM: TH, TL, config (Maxim defaults 0x4B, 0x46; DS18B20 datasheet Figure 7).
         self.eeprom = bytearray((0x4B, 0x46, ((resolution - 9) << 5) | 0x1F))
         self.eeprom_writes = 0
         self.conversions = 0
         self.corrupted_reads = 0
-        self.rng = _Rng(seed)
+        self.log = None  # [(start_us, end_us, scratchpad bytes or None)] when recording
+        self._log_entry = None
+        self.rng = Rng(seed)
         self.scratchpad = bytearray(9)
         self._tx = bytearray(9)
         self._tx_len = 0
+        self._unplugged = False
         self.power_on()
 
     def rom_hex(self):
         return "".join("%02x" % b for b in self.rom)
 
     def power_on(self):
-        """Power-on state: the 85 C signature and the EEPROM's TH, TL and config."""
+        """Power-on state: the 85 C signature and the EEPROM's TH, TL and config (DS18x20), or
+        the MAX31850's power-up scratchpad, which is not a conversion."""
         self.state = _IDLE
-        self.busy_until = None
-        self._pending_t_us = None
+        self._end_conversion(None)
         pad = self.scratchpad
         if self.kind == _KIND_M:
-            self._fill_max31850(self.cold_junction_c, 0)
+            self._fill_max31850(self.power_up_c, 0, self.power_up_c)
         else:
             raw = self._power_on_raw
             pad[0], pad[1] = raw & 0xFF, raw >> 8
@@ -237,10 +240,16 @@ class Device:
                 return fault
         return None
 
+    def parasite(self, t_us):
+        return self.wired_parasite or self.fault_active("parasite", t_us) is not None
+
     def resolution(self):
         return ((self.scratchpad[4] >> 5) & 3) + 9 if self.kind == _KIND_B else 12
 
-    def conversion_us(self):
+    def conversion_us(self, t_us=0):
+        slow = self.fault_active("slow", t_us)
+        if slow:
+            return int(slow["conversion_ms"] * 1000)
         if self.kind != _KIND_B:
             return self.conv_us_12bit
         return self.conv_us_12bit >> (12 - self.resolution())
@@ -251,11 +260,22 @@ class Device:
     def reset(self, now, t_us):
         self._settle(now, t_us)
         if self.fault_active("absent", t_us):
+            self._unplugged = True
             self.state = _IDLE
             return False
+        if self._unplugged:  # plugged back in: it powers up afresh
+            self._unplugged = False
+            self.power_on()
+        self.line_held_low(t_us)
         # A conversion in progress goes on (`busy_until`); the device listens for a ROM command.
         self._start_command(_ROM_CMD)
         return True
+
+    def line_held_low(self, t_us):
+        """A reset or write-0 slot: a converting parasite device loses its only supply."""
+        if self.busy_until is not None and self._pending_t_us is not None:
+            if self.parasite(t_us):
+                self.power_on()
 
     def write(self, bit, now, t_us):
         """The master wrote `bit`; returns False when the device drops off the bus until reset."""
@@ -289,6 +309,8 @@ class Device:
                     return self._function(byte, now, t_us)
                 return self._receive(byte)
             return True
+        if not bit and state == _BUSY:
+            self.line_held_low(t_us)
         return state != _IDLE
 
     def read(self, now, t_us):
@@ -306,24 +328,24 @@ class Device:
             return bit
         if state == _BUSY:
             self._settle(now, t_us)
-            if self.parasite:
+            if self.parasite(t_us):
                 return 1
             if self.busy_until is not None or self.fault_active("unpollable", t_us):
                 return 0
             return 1
         if state == _POWER:
-            self.state = _IDLE
-            return 0 if self.parasite else 1
+            return 0 if self.parasite(t_us) else 1
+        if state == _ZEROS:
+            return 0
         return 1
 
     def lose_power(self):
         """The line was held low: every device is reset; a parasite one loses its scratchpad."""
-        if self.parasite:
+        if self.wired_parasite:
             self.power_on()
         else:
             self.state = _IDLE
-            self.busy_until = None
-            self._pending_t_us = None
+            self._end_conversion(None)
 
     # Internals.
 
@@ -353,12 +375,37 @@ class Device:
             return False
         return True
 
+    def _deaf_to(self, byte, t_us):
+        for fault_kind, from_us, to_us, fault in self.faults:
+            if fault_kind != "deaf" or not from_us <= t_us < to_us:
+                continue
+            if int(fault["command"], 16) != byte:
+                continue
+            times = fault.get("times")
+            done = self._deaf_count.get(id(fault), 0)
+            if times is None or done < times:
+                self._deaf_count[id(fault)] = done + 1
+                return True
+        return False
+
     def _function(self, byte, now, t_us):
+        if self._deaf_to(byte, t_us):
+            self.state = _IDLE
+            return False
+        if (byte == 0xBE or byte == 0xB4) and self.fault_active("stuck", t_us):
+            self.state = _ZEROS
+            return True
         if byte == 0x44:
             self.conversions += 1
+            if self.fault_active("power_on_reset", t_us):
+                self.power_on()  # the conversion's current browns it out at once
+                return False
             self.state = _BUSY
-            self.busy_until = now + self.conversion_us()
+            self.busy_until = now + self.conversion_us(t_us)
             self._pending_t_us = t_us
+            if self.log is not None:
+                self._log_entry = [t_us, None, None]
+                self.log.append(self._log_entry)
         elif byte == 0xBE:
             self._settle(now, t_us)
             self._send(self.scratchpad)
@@ -419,12 +466,19 @@ class Device:
         self.busy_until = None
         if self._pending_t_us is None:
             return  # a copy
-        if self.fault_active("power_on_reset", t_us):
-            self.power_on()
-            return
         temperature = CURVES[self.curve["kind"]](self.curve, self._pending_t_us / 1000000)
         self._convert(temperature, t_us)
+        self._end_conversion(t_us)
+
+    def _end_conversion(self, t_us):
+        """The conversion in progress ends: done at scenario time `t_us`, or lost (None)."""
+        self.busy_until = None
         self._pending_t_us = None
+        entry = self._log_entry
+        if entry is not None:
+            if t_us is not None:
+                entry[1], entry[2] = t_us, bytes(self.scratchpad)
+            self._log_entry = None
 
     def _convert(self, c, t_us):
         pad = self.scratchpad
@@ -442,17 +496,19 @@ class Device:
             pad[6] = min(16, max(0, remain))
         else:
             fault = self.fault_active("thermocouple", t_us)
-            self._fill_max31850(c, fault.get("bits", 1) if fault else 0)
+            self._fill_max31850(c, fault.get("bits", 1) if fault else 0, self.cold_junction_c)
         pad[8] = crc8(pad[0:8])
 
-    def _fill_max31850(self, c, fault_bits):
+    def _fill_max31850(self, c, fault_bits, cold_junction_c):
         # MAX31850 datasheet Table 2: thermocouple 14 bits of 0.25 C in bytes 0-1 with the fault
-        # flag in bit 0; cold junction 12 bits of 1/16 C in bytes 2-3 with OC/SCG/SCV in bits 2:0.
+        # flag in bit 0; cold junction 12 bits of 1/16 C in bytes 2-3 with OC/SCG/SCV in bits 2:0;
+        # byte 4 the configuration register (bits 7:4 read 1, AD3:0 wired low here).
         pad = self.scratchpad
         tc = (_int16(math.floor(c * 4 + 0.5) << 2) & 0xFFFC) | (1 if fault_bits else 0)
-        cj = (_int16(math.floor(self.cold_junction_c * 16 + 0.5) << 4) & 0xFFF0) | fault_bits
+        cj = (_int16(math.floor(cold_junction_c * 16 + 0.5) << 4) & 0xFFF0) | fault_bits
         pad[0], pad[1], pad[2], pad[3] = tc & 0xFF, tc >> 8, cj & 0xFF, cj >> 8
         pad[4], pad[5], pad[6], pad[7] = 0xF0, 0xFF, 0xFF, 0xFF
+        pad[8] = crc8(pad[0:8])
 
 
 def _int16(value):
@@ -470,108 +526,6 @@ def _rom_of(spec):
     if len(body) != 7:
         raise ValueError("sensor serial %r is not 12 hex digits" % spec["serial"])
     return body + bytes((crc8(body),))
-
-
-class SimBus:
-    """The wire: wired-AND of every device, bus time on `clock`, bus faults.
-
-    It offers the firmware's line seam (`reset`, `read_bit`, `write_bit`, `read_byte`,
-    `write_byte`). `t0_us` is the clock reading at scenario time 0."""
-
-    def __init__(self, devices, clock, bus_faults=(), t0_us=None):
-        self.devices = devices
-        self.clock = clock
-        self.bus_faults = []  # (from_us, to_us) of each bus_short
-        for fault in bus_faults:
-            if fault.get("kind") != "bus_short":
-                raise ValueError("unknown bus fault %r" % fault)
-            self.bus_faults.append(_window(fault))
-        self.t0_us = clock.now_us() if t0_us is None else t0_us
-        self._active = []
-
-    def scenario_us(self, now):
-        return now - self.t0_us
-
-    def device(self, rom_hex):
-        for d in self.devices:
-            if d.rom_hex() == rom_hex:
-                return d
-        raise KeyError(rom_hex)
-
-    def eeprom_writes(self):
-        return sum(d.eeprom_writes for d in self.devices)
-
-    def _shorted(self, now):
-        t_us = self.scenario_us(now)
-        for from_us, to_us in self.bus_faults:
-            if from_us <= t_us < to_us:
-                for d in self.devices:
-                    d.lose_power()
-                self._active = []
-                return True
-        return False
-
-    def reset(self):
-        """A reset pulse; True when something pulled the line low in the presence window."""
-        self.clock.advance_us(RESET_US)
-        now = self.clock.now_us()
-        if self._shorted(now):
-            return True
-        t_us = self.scenario_us(now)
-        self._active = [d for d in self.devices if d.reset(now, t_us)]
-        return bool(self._active)
-
-    def read_bit(self):
-        return self._read_slot(self._spend_slots(1))
-
-    def write_bit(self, bit):
-        self._write_slot(bit & 1, self._spend_slots(1))
-
-    def read_byte(self):
-        now = self._spend_slots(8)
-        value = 0
-        for i in range(8):
-            value |= self._read_slot(now + i * SLOT_US) << i
-        return value
-
-    def write_byte(self, value):
-        now = self._spend_slots(8)
-        for i in range(8):
-            self._write_slot((value >> i) & 1, now + i * SLOT_US)
-
-    def _spend_slots(self, count):
-        """Move the clock by `count` slots (one clock call per byte, not per bit: speed under
-        MicroPython); returns the bus time at the end of the first of them."""
-        self.clock.advance_us(count * SLOT_US)
-        return self.clock.now_us() - (count - 1) * SLOT_US
-
-    def _read_slot(self, now):
-        if self._shorted(now):
-            return 0
-        t_us = self.scenario_us(now)
-        level = 1
-        for d in self._active:
-            level &= d.read(now, t_us)
-        return level
-
-    def _write_slot(self, bit, now):
-        if self._shorted(now):
-            return
-        t_us = self.scenario_us(now)
-        active = self._active
-        i = 0
-        while i < len(active):
-            if active[i].write(bit, now, t_us):
-                i += 1
-            else:
-                active.pop(i)
-
-
-def build_bus(scenario, clock, t0_us=None):
-    """A SimBus from a scenario dict (see the module docstring)."""
-    seed = scenario.get("seed", 1)
-    devices = [Device(spec, seed + i) for i, spec in enumerate(scenario.get("sensors", []))]
-    return SimBus(devices, clock, scenario.get("bus_faults", ()), t0_us)
 
 
 def load_scenario(path):

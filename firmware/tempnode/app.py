@@ -85,9 +85,12 @@ class Parts:
             from tempnode.cloud_link import CloudLink
 
             self._link = CloudLink(self.config, self.secrets, self.clock, ".")
-            self._link.restore(self.boot_state.link)  # its backoffs from before a reset
             # Every batch says which firmware runs, and how the last update ended.
             self._link.uploader.facts = self.ota.facts
+            # Its backoffs from before a reset, unless they were another version's (a switch
+            # or a rollback the cloud has not heard of yet: a broken version's failures).
+            if "update" not in self.ota.facts:
+                self._link.restore(self.boot_state.link)
         return self._link
 
     # The link is made at the first upload session (inside its error handling: a heap too
@@ -122,7 +125,7 @@ class Parts:
         if self._ota is None:
             from tempnode.ota import Updates
 
-            self._ota = Updates(self.config, self.board, self.clock, self.wdt_feed, self.reset)
+            self._ota = Updates(self.config, self.board, self.clock, self.wdt_feed, self.restart)
         return self._ota
 
     @property
@@ -152,6 +155,12 @@ class Parts:
 
         self.close()
         machine.reset()
+
+    def restart(self):
+        """A planned reset: just before the next sample when the logger runs (MainLoop)."""
+        if self.loop is not None:
+            self.loop.restart()
+        self.reset()
 
     def deepsleep(self, ms):
         import machine

@@ -18,7 +18,12 @@ signature -> `power_on_value`; MAX31850 fault bits -> `fault`; outside the famil
 `range`. The power-on signature is the 85 C register with byte 6 = 0x0C: a real conversion
 leaves 0x10 - (byte 0 & 0x0F) there on a DS18B20 (0x10 at 85.0 C), so a real 85 C passes.
 On a DS18S20 byte 6 is COUNT_REMAIN, and a real reading of exactly 85.0 C has the same bytes as
-the power-on value: it is rejected, erring towards "no reading" over a wrong one.
+the power-on value (`power_on_ambiguous`): this module rejects it, and the read cycle
+(`tempnode.sensors`) tells the two apart with a conversion it watched.
+
+Two more reasons come from the read cycle, not from a scratchpad alone: `stuck` (a device that
+answers all zeros while the line itself is healthy) and `unconfirmed` (nothing proves that a
+conversion started in this cycle produced the scratchpad: see `tempnode.sensors`).
 """
 
 from micropython import const
@@ -32,7 +37,9 @@ CRC = "crc"
 POWER_ON_VALUE = "power_on_value"
 FAULT = "fault"
 RANGE = "range"
-REASONS = (CRC, ABSENT, POWER_ON_VALUE, BUS_SHORT, RANGE, FAULT)
+STUCK = "stuck"
+UNCONFIRMED = "unconfirmed"
+REASONS = (CRC, ABSENT, POWER_ON_VALUE, BUS_SHORT, RANGE, FAULT, STUCK, UNCONFIRMED)
 
 _SCRATCHPAD_POWER_ON_COUNT = const(0x0C)
 _MAX_CONVERSION_9BIT_US = const(93750)
@@ -102,6 +109,12 @@ def resolution(pad):
 
 def config_byte(bits):
     return ((bits - 9) << 5) | 0x1F
+
+
+def power_on_ambiguous(family):
+    """True when a real conversion can leave exactly the power-on scratchpad (DS18S20 at
+    85.0 C: register 0x00AA, COUNT_REMAIN 0x0C, COUNT_PER_C 0x10)."""
+    return family == 0x10
 
 
 def conversion_max_us(family, bits=12):

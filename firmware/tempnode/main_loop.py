@@ -39,11 +39,15 @@ from tempnode.redact import LinkError, log, print_exception
 _SAMPLE_MARGIN_MS = const(1500)  # a network step ends this long before the next sample
 _WDT_MARGIN_MS = const(1500)  # ... and this long before the watchdog would bite
 _MIN_STEP_MS = const(500)  # not worth starting a network step with less time than this
+_RESTART_LEAD_MS = const(1000)  # a planned reset comes this long before the next sample
 _NETWORK_KINDS = ("dns", "connect", "timeout", "closed")
 _QUIET_OUTCOMES = ("deferred", "deadline")  # nothing was tried: nothing to say
 _WIRING_FAULTS = {
     "bus_short": "the 1-Wire bus is held low (readings are kept as bus_short)",
     "absent": "no sensor answers on the 1-Wire bus (readings are kept as absent)",
+    "stuck": "every sensor answers all zeros (readings are kept as stuck)",
+    "unconfirmed": "no conversion could be confirmed on the 1-Wire bus (readings are kept as "
+    "unconfirmed)",
 }
 
 
@@ -266,8 +270,15 @@ class MainLoop:
             log("no answer from the cloud for %d s with readings waiting: resetting" % silent_s)
             self.last_contact_ms = now  # the next silence is counted from the reset
             p.boot_state.planned_reset = True
-            self._save_state()
-            p.reset()
+            self.restart()
+
+    def restart(self):
+        """Reset the board just before the next sample is due (a planned reset: the silence
+        reboot, an update's switch or trial). A boot samples at once, so its first reading
+        keeps the schedule: neither late nor a second one moments after the last."""
+        self._sleep_until(self.next_sample_ms - _RESTART_LEAD_MS)
+        self._save_state()
+        self.p.reset()
 
     def _sleep_until(self, when_ms):
         p = self.p

@@ -1,6 +1,6 @@
 """Signed firmware updates over the cloud link, and the trial of a freshly switched version.
 
-    updates = Updates(config, board, clock, feed, reset)
+    updates = Updates(config, board, clock, feed, restart)
     updates.step(link, deadline)        # end of an upload session: check, download, switch
     updates.watch(healthy, uploaded)    # every pass of the logger: confirm a trial, or give up
     updates.facts                       # rides on every batch: {"firmware": VERSION, ...}
@@ -17,8 +17,8 @@ reboot (`tempnode.staging`). `deadline` is a function: the logger's deadline for
 network step (before the next sample, and within a watchdog period), asked again before each
 piece; the watchdog is fed between pieces.
 
-After the switch the board restarts into the new version on trial (`slots`), shortly before
-its next sample is due. `watch` confirms it
+After the switch the board restarts into the new version on trial (`slots`); `restart` is the
+logger's planned reset, which comes just before its next sample is due. `watch` confirms it
 once the logger has sampled, the cloud has confirmed an upload and the logger has counted the
 boot as stable; a trial boot that is not confirmed within `trial_ms` (the larger of 10 minutes
 and twice a sample plus an upload interval) notes why and resets the board. So a version that
@@ -37,8 +37,6 @@ from tempnode.redact import log
 from tempnode.version import VERSION
 
 _TRIAL_MIN_MS = const(600000)  # 10 min
-_RESTART_LEAD_MS = const(1000)  # the switch's restart comes this long before the deadline
-_RESTART_STEP_MS = const(500)
 
 
 class Updates:
@@ -101,18 +99,9 @@ class Updates:
         finally:
             self.feed()
         if switched:
-            self._restart(deadline)
+            self.reset()  # the logger's restart: just before the next sample
         if not self.staging.busy():
             self._unload()
-
-    def _restart(self, deadline):
-        """Restart into the new version just before the next sample is due: a boot samples
-        at once, so the new version's first sample keeps the old one's schedule (it is
-        neither late nor a second reading moments after the last)."""
-        while deadline() - self.clock.monotonic_ms() > _RESTART_LEAD_MS:
-            self.clock.sleep_ms(_RESTART_STEP_MS)
-            self.feed()
-        self.reset()
 
     def _unload(self):
         """Give the heap back the staging code between downloads (a check is once a day)."""

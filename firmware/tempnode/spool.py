@@ -71,6 +71,8 @@ _REASONS = (
     ds18x20.BUS_SHORT,
     ds18x20.RANGE,
     ds18x20.FAULT,
+    ds18x20.STUCK,
+    ds18x20.UNCONFIRMED,
 )
 
 

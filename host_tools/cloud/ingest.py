@@ -18,7 +18,16 @@ from .web import HttpError, form_fields, json_object, json_response, strict_json
 
 MAX_BATCH_BYTES = 64 * 1024
 MAX_READINGS = 1000
-NO_READING_REASONS = ("crc", "absent", "power_on_value", "bus_short", "range", "fault")
+NO_READING_REASONS = (
+    "crc",
+    "absent",
+    "power_on_value",
+    "bus_short",
+    "range",
+    "fault",
+    "stuck",
+    "unconfirmed",
+)
 PARTICLE_EVENT_NAME = "tempnode/readings"
 REALM = "tempnode"
 

@@ -1,6 +1,6 @@
 # Device-test helpers: a scenario on the simulated board's 1-Wire pin, and a SensorBank on it.
 import _onewire
-import onewire_sim
+import onewire_wire
 from tempnode.clock import Clock
 from tempnode.onewire_bus import MicroPythonLine, OneWire
 from tempnode.sensors import SensorBank
@@ -10,7 +10,7 @@ ONEWIRE_PIN = 4  # boards/host.json pins.onewire
 
 def board_bus(scenario):
     """Put `scenario`'s devices on the board's pin: (simulated bus, firmware OneWire)."""
-    sim = onewire_sim.build_bus(scenario, _onewire.VirtualClock())
+    sim = onewire_wire.build_bus(scenario, _onewire.VirtualClock())
     _onewire.use_bus(sim)
     return sim, OneWire(MicroPythonLine(ONEWIRE_PIN))
 
