@@ -31,6 +31,7 @@ FIELD_MODULES = (  # and what they import (config, console, ds18x20, onewire_bus
     "tempnode.board",
     "tempnode.boot_state",
     "tempnode.main_loop",
+    "tempnode.ota",
     "tempnode.safe_mode",
     "tempnode.sensors",
     "tempnode.status_led",
