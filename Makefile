@@ -12,10 +12,22 @@ RP2_STUBS := micropython-rp2-stubs==1.29.0.post1
 # Adafruit's 1-Wire drivers for tests/test_adafruit_crosscheck.py, installed --no-deps: their
 # declared dependency Adafruit-Blinka is not needed off a board (tests/sensor_sim.py fakes it).
 ADAFRUIT_PINS := adafruit-circuitpython-onewire==2.0.14 adafruit-circuitpython-ds18x20==1.4.9
+# The 32-bit MicroPython of the device tests: Debian's package for i386 (run natively) and armhf
+# (run by qemu-arm-static), fetched by APT with a private configuration into .venv/debian
+# (tests/interpreters.py): nothing is installed on the machine. Only micropython is pinned; its
+# libraries come from the same suite as it is today (Debian stable replaces them at point
+# releases and its mirrors keep only the current ones; .venv/debian/*/packages.txt lists them).
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+DEBIAN_SUITE := trixie
+DEBIAN_MICROPYTHON := micropython=1.25.0+ds-1
+MICROPYTHON_32 := i386 armhf
+# MicroPython 1.23.0, the oldest version the firmware supports: its webassembly port, run by the
+# machine's Node.js (tests/test_bundle.py).
+WASM_MICROPYTHON := @micropython/micropython-webassembly-pyscript@1.23.0
 
-.PHONY: venv test demo build lint typecheck pytest clean system-deps
+.PHONY: venv test demo build lint typecheck pytest clean system-deps qemu-user
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(MICROPYTHON_32:%=$(VENV)/.micropython-%) $(VENV)/.micropython-wasm
 
 # Re-install when the pins change. Port stubs go to separate folders: both packages ship
 # `machine.pyi`, so they cannot share one site-packages.
@@ -33,6 +45,17 @@ $(VENV)/.installed: pyproject.toml Makefile tests/oidc_server/package-lock.json
 	npm ci --prefix tests/oidc_server --no-audit --no-fund --loglevel=error
 	touch $@
 	@echo "venv: ready; \`source $(VENV)/bin/activate\` puts tempnode on your PATH"
+
+$(VENV)/.micropython-%: $(VENV)/.installed tests/interpreters.py Makefile
+	$(BIN)/python tests/interpreters.py fetch $* --package $(DEBIAN_MICROPYTHON) \
+		--suite $(DEBIAN_SUITE) --mirror $(DEBIAN_MIRROR)
+	touch $@
+
+$(VENV)/.micropython-armhf: | qemu-user
+
+$(VENV)/.micropython-wasm: $(VENV)/.installed Makefile
+	npm install --prefix $(VENV)/npm --save-exact --no-audit --no-fund --silent $(WASM_MICROPYTHON)
+	touch $@
 
 test: venv lint typecheck build pytest
 
@@ -54,6 +77,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium)
+
+# Debian's qemu-user-static: the armhf MicroPython runs under qemu-arm-static.
+qemu-user:
+	@command -v qemu-arm-static >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+		qemu-user-static)
 
 pytest: venv system-deps
 	$(BIN)/pytest

@@ -5,7 +5,8 @@ build`) checks a release signature the way `tempnode.staging` does (Ed25519 over
 prefix and the manifest's SHA-256, `tempnode.manifest`), signed here by `cryptography`, on:
 
 - the 64-bit unix port of this venv (`.venv/bin/micropython`), and
-- a 32-bit MicroPython (Debian's i386 build, `--micropython32`), where every 255-bit number is
+- a 32-bit MicroPython (Debian's i386 build that `make venv` unpacks, `tests/interpreters.py`;
+  another with `--micropython32`), where every 255-bit number is
   a heap object as on an ESP32 or RP2040 and the big-integer arithmetic allocates more.
 
 For each: the median time of a verification, the longest stretch between two watchdog feeds
@@ -37,15 +38,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from interpreters import INTERPRETERS  # noqa: E402
 
 from host_tools.build import build  # noqa: E402
 from host_tools.validate import firmware_module  # noqa: E402
 
 MICROPYTHON64 = str(Path(sys.executable).with_name("micropython"))
-DEBIAN_I386 = Path("/tmp/apt32/root")
 VERIFY_BUDGET_MS = 4000  # firmware/tempnode/staging.py _VERIFY_MS
 WATCHDOG_MS = 8388  # boards/pico-w.json watchdog_max_ms
 RUNS = 15
@@ -148,10 +150,8 @@ def openssl_ms(key, case):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default32 = None
-    if DEBIAN_I386.exists():
-        libs = DEBIAN_I386 / "usr/lib/i386-linux-gnu"
-        default32 = f"{libs}/ld-linux.so.2 --library-path {libs} {DEBIAN_I386}/usr/bin/micropython"
+    i386 = INTERPRETERS["i386"]
+    default32 = str(i386.path) if i386.installed() else None
     parser.add_argument("--micropython32", default=default32, help="a 32-bit micropython")
     args = parser.parse_args()
     if not args.micropython32:

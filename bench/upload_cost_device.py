@@ -6,9 +6,13 @@
 #   day HOURS    the default upload settings: 4 sensors sampled every 60 s, an upload
 #                session every 300 s (batches of at most 50, one connection, then close)
 #   naive N      N readings, each posted alone on a fresh HTTPS connection, then closed
-#   heap         one upload session of 60 readings (batches of 50 and 10) with a renewal
-# and prints one line "BENCH <json>" with its counts (and, for heap, the heap the code takes,
-# what is live when the first request starts, and the file the firmware package came from).
+#   heap         one upload session of 60 readings (batches of 50 and 10) with a renewal, the
+#                readings taken from a spool (`tempnode.spool`), as the logger does
+#   heap firmware  the same, with every module the field logger has loaded when it uploads
+#                (all but `device_flow` and `repl`, imported only to provision or at the REPL)
+# and prints one line "BENCH <json>" with its counts (and, for heap, what is live after each
+# step: the code, the link, the first batch, i.e. what is live when the first request starts;
+# and the file the firmware package came from).
 import gc
 
 gc.collect()
@@ -20,9 +24,25 @@ import os  # noqa: E402
 import tempnode  # noqa: E402
 from tempnode.clock import Clock  # noqa: E402
 from tempnode.cloud_link import CloudLink  # noqa: E402
+from tempnode.spool import Spool  # noqa: E402
+
+FIELD_MODULES = (  # and what they import (config, console, ds18x20, onewire_bus, ...)
+    "tempnode.app",
+    "tempnode.board",
+    "tempnode.boot_state",
+    "tempnode.main_loop",
+    "tempnode.ota",
+    "tempnode.safe_mode",
+    "tempnode.sensors",
+    "tempnode.status_led",
+    "tempnode.wifi",
+)
+if (os.getenv("BENCH") or "").endswith(" firmware"):
+    for name in FIELD_MODULES:
+        __import__(name)
 
 gc.collect()
-# The heap the link's modules take: their bytecode too when loaded from .mpy files, only the
+# The heap the modules take: their bytecode too when loaded from .mpy files, only the
 # runtime's objects for them when imported from a ROMFS image.
 CODE_BYTES = gc.mem_alloc() - _BEFORE_IMPORTS
 
@@ -31,6 +51,17 @@ LABELS = ("tank", "roof", "cellar", "pipe")
 SAMPLE_MS = 60000
 UPLOAD_EVERY = 5  # samples: upload.interval_s 300
 BATCH = 50  # upload.batch_size
+WALL_TIME = 1796083200  # 2026-12-01: readings carry Unix time (above 2**30: a long on 32-bit)
+
+
+class Reading:
+    """What `tempnode.sensors` gives the spool for one sensor."""
+
+    def __init__(self, i, c16):
+        self.rom = bytes.fromhex(SENSORS[i])
+        self.label = LABELS[i]
+        self.c16 = c16
+        self.error = None
 
 
 def load(name):
@@ -41,6 +72,8 @@ def load(name):
 clock = Clock()
 link = CloudLink(load("config.json"), load("secrets.json"), clock, ".")
 seq = 0
+gc.collect()
+LINK_BYTES = gc.mem_alloc() - _BEFORE_IMPORTS - CODE_BYTES
 
 
 def sample(count):
@@ -89,19 +122,30 @@ def naive(count):
 
 
 def heap():
-    resting = 0
-    for size in (50, 10):  # what a spool hands over: one batch at a time
-        batch = sample(size)
-        if not resting:  # live before the first request: code, link, the first batch
+    clock.set_wall_time(WALL_TIME, "bench")
+    spool = Spool("spool", 1000, clock)
+    cycle = [Reading(i, 344 + i) for i in range(4)]
+    for _ in range(15):
+        spool.append(cycle, clock.monotonic_ms())
+    cycle = None
+    resting = batch_bytes = 0
+    while spool.depth():  # what the logger does: one batch at a time, oldest first
+        gc.collect()
+        before = gc.mem_alloc()
+        batch = spool.peek_batch(BATCH)
+        if not resting:  # live before the first request: code, link, spool, the first batch
             gc.collect()
             resting = gc.mem_alloc()
-        assert len(link.upload(batch, clock.monotonic_ms() + 30000)) == size
+            batch_bytes = resting - before
+        spool.confirm(link.upload(batch, clock.monotonic_ms() + 30000, spool.dropped()))
         batch = None
     link.close()
     return {
-        "readings": seq,
+        "readings": spool.taken(),
         "kept": 0,
         "code_bytes": CODE_BYTES,
+        "link_bytes": LINK_BYTES,
+        "batch_bytes": batch_bytes,
         "resting_bytes": resting,
         "code_file": tempnode.__file__,
     }

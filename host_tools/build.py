@@ -10,7 +10,9 @@ version and the first hex digits of the SHA-256 over the board's name and every 
 the package as built, so one version names one bundle for one board (`tempnode release`).
 """
 
+import contextlib
 import hashlib
+import io
 import re
 import shutil
 import subprocess
@@ -117,6 +119,16 @@ def build(board_name, out_root=BUILD, firmware_root=FIRMWARE):
     shutil.copyfile(BOARDS / f"{board_name}.json", board_file)
     files.append(("board.json", board_file.stat().st_size))
     return out_dir, files
+
+
+def romfs_image(out_dir):
+    """A built bundle as a ROMFS image (mpremote's builder, as `mpremote romfs build` makes it),
+    for MicroPython >= 1.25 built with a ROMFS partition: bytecode runs in place, not from RAM.
+    The stock ESP32, RP2 and ESP8266 builds have none (MicroPython 1.25 release notes)."""
+    from mpremote.romfs import make_romfs
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the image's tree
+        return make_romfs(str(out_dir), mpy_cross=False)
 
 
 def project_version():

@@ -36,7 +36,8 @@ _BUS_FAULT_KINDS = ("bus_short", "read_flips", "write_flips", "flip")
 class SimClock:
     """A clock for CPython runs: microseconds that move only when something spends time.
 
-    It also serves the firmware's clock seam (`monotonic_ms`, `sleep_ms`)."""
+    It also serves the firmware's clock seam (`monotonic_ms`, `ticks_ms`, `elapsed_ms`,
+    `sleep_ms`)."""
 
     def __init__(self):
         self.us = 0
@@ -49,6 +50,12 @@ class SimClock:
 
     def monotonic_ms(self):
         return self.us // 1000
+
+    def ticks_ms(self):
+        return self.us // 1000
+
+    def elapsed_ms(self, since):
+        return self.us // 1000 - since
 
     def sleep_ms(self, ms):
         if ms > 0:

@@ -4,6 +4,14 @@
 valid for half a period, so `Clock` folds each step into an ever-growing count. Call
 `monotonic_ms()` at least once every six days (the logger calls it every sample).
 
+Two kinds of time, because small integers end at 2**30 on 32-bit ports (py/mpconfig.h,
+MP_SMALL_INT_MAX; every board we support): `monotonic_ms()` passes 2**30 after 12.4 days of
+uptime and from then on is a heap-allocated long integer, so each call, and each sum or
+difference of its values, allocates (32 B on an ESP32). It is for schedules and lifetimes,
+read a few times per cycle. A wait measured in a loop (the sensors' conversion poll) uses
+`ticks_ms()` and `elapsed_ms(since)`: the port's ticks, a small integer at any uptime, so the
+loop allocates nothing. Unix time (about 1.8e9 s) is a long integer on those ports too.
+
 Wall time is never read from the RTC as such: after a power cut a board without a backup battery
 reads 2000-01-01. It becomes known when something trustworthy says what time it is (NTP, an HTTP
 `Date` header) and is kept as an offset from the monotonic count, so it advances with it.
@@ -46,6 +54,14 @@ class Clock:
         self._elapsed_ms += time.ticks_diff(now, self._last_ticks)
         self._last_ticks = now
         return self._elapsed_ms
+
+    def ticks_ms(self):
+        """An instant to measure a short wait from with `elapsed_ms` (a small integer)."""
+        return time.ticks_ms()
+
+    def elapsed_ms(self, since):
+        """Milliseconds from instant `since` (`ticks_ms`) to now; right for waits < 6.2 days."""
+        return time.ticks_diff(time.ticks_ms(), since)
 
     def sleep_ms(self, ms):
         if ms > 0:

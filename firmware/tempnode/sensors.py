@@ -182,8 +182,9 @@ class Reading:
 class SensorBank:
     def __init__(self, bus, clock, sensors=None, retries=DEFAULT_RETRIES, rescan_cycles=60):
         """`bus`: a `onewire_bus.OneWire`; `clock`: `tempnode.clock.Clock` (or anything with
-        `monotonic_ms` and `sleep_ms`); `sensors`: config.json's `"sensors"` object, ROM hex ->
-        `{"label": str, "resolution": 9..12}`; `retries`: config.json's `"sensor_retries"`."""
+        `ticks_ms`, `elapsed_ms` and `sleep_ms`); `sensors`: config.json's `"sensors"` object,
+        ROM hex -> `{"label": str, "resolution": 9..12}`; `retries`: config.json's
+        `"sensor_retries"`."""
         self.bus = bus
         self.clock = clock
         self.retries = retries
@@ -365,7 +366,7 @@ class SensorBank:
         if not (bus.skip() if one is None else bus.select(one.rom)):
             return self._outcome_is(_LOST, 0)
         bus.write_byte(_CONVERT_T)
-        start = clock.monotonic_ms()
+        start = clock.ticks_ms()  # not monotonic_ms(): a long integer after 12.4 days on 32-bit
         if one is None:
             for r in self.readings:
                 _converting(r)
@@ -385,7 +386,7 @@ class SensorBank:
             return self._outcome_is(_LOST, 0)
         limit_ms = self._longest_us(one, True) // 500  # twice the slowest datasheet maximum
         while True:
-            waited = clock.monotonic_ms() - start
+            waited = clock.elapsed_ms(start)
             if waited < blind_ms:
                 clock.sleep_ms(blind_ms - waited)
                 continue

@@ -84,6 +84,7 @@ class Spool:
         self._clock = clock
         self._record = bytearray(_RECORD_SIZE)
         self._names = {}  # ROM + label bytes as stored -> (sensor hex, label)
+        self._last_stamp = None
         self._have_directory = self._make_directory()
         head = atomic.read_json(self._path(_HEAD)) or {}
         self._next = head.get("next", 0)
@@ -236,13 +237,13 @@ class Spool:
             names = self._names[key] = (hexlify(rom).decode(), label.decode())
         reading = {"seq": seq, "sensor": names[0], "label": names[1]}
         if flags & _HAS_T:
-            reading["t"] = time
+            reading["t"] = self._shared_stamp(time)
         else:
             anchor = self._anchor if boot == self._boot else self._saved_anchor(boot)
             if anchor is not None:
-                reading["t"] = anchor + time // 1000
+                reading["t"] = self._shared_stamp(anchor + time // 1000)
             else:
-                reading["mono_ms"] = time
+                reading["mono_ms"] = self._shared_stamp(time)
                 if boot != self._boot:
                     reading["boot"] = boot
         if flags & _HAS_ERROR:
@@ -250,6 +251,14 @@ class Spool:
         else:
             reading["c"] = value / 16
         return reading
+
+    def _shared_stamp(self, stamp):
+        """`stamp`, as the same object as the previous reading's when they are equal: the
+        readings of one cycle share one. On a 32-bit port a Unix time (> 2**30) is a long
+        integer of 32 B, one per reading of a batch otherwise (py/mpconfig.h, MP_SMALL_INT)."""
+        if stamp != self._last_stamp:
+            self._last_stamp = stamp
+        return self._last_stamp
 
     def _scan_newest(self):
         """Bring `_next` and the newest segment's size in line with what is on flash."""
