@@ -6,7 +6,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
 BOARDS = REPO / "boards"
-BUILD = REPO / "build"
+# `TEMPNODE_BUILD_DIR` moves the build output (each test worker builds into a folder of its own).
+BUILD = Path(os.environ.get("TEMPNODE_BUILD_DIR") or REPO / "build")
 
 
 def data_home():

@@ -55,7 +55,7 @@ DEFAULT_SCENARIO = BOARDS / "host" / "scenarios" / "demo.json"
 # The firmware as a board runs it (.mpy in RAM; 64-bit objects), plus what only the simulated
 # board has: its hardware modules, the scenario and the bus model (a board's figures come from
 # the 32-bit runs, README "Boards").
-HEAPSIZE = "320k"
+HEAPSIZE = "384k"
 _USER_CODE = re.compile(r"enter the code (\S+)")
 _POLL_S = 0.02
 # A board publishes its clock lazily (boards/host/time.py: at most 1 s behind), so what a killed

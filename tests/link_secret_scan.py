@@ -2,8 +2,9 @@
 
 Registered by the link test modules (`pytest_plugins = ["link_secret_scan"]`). From then on it
 keeps the text of every test report of the session (captured stdout, stderr and log sections,
-failure tracebacks: the whole suite's output) and every line the dev cloud logs (its request
-log is switched on at INFO if nothing configured it).
+failure tracebacks) and every line the dev cloud logs (its request log is switched on at INFO
+if nothing configured it). Under pytest-xdist those modules and the scan are one group that one
+worker runs: every test that hands out a secret prints in the session the scan reads.
 The link tests register each secret they handle with `issued()`: client secrets and passwords
 from the admin API, and every token and code the device registered with `tempnode.redact`
 (the device logger `tests/device_scripts/link_run.py` writes them to `issued-secrets.txt`).
@@ -66,6 +67,12 @@ def pytest_runtest_logreport(report):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
-    """The scan runs after every other test, so it sees the whole suite's output."""
+    """The scan runs after every other test, so it sees the whole suite's output. Under
+    pytest-xdist (`--dist loadgroup`) the tests that issue secrets (the modules that name this
+    plugin) and the scan form one group, run by one worker in this order."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and "link_secret_scan" in getattr(module, "pytest_plugins", ()):
+            item.add_marker(pytest.mark.xdist_group("link-secrets"))
     last = [item for item in items if item.name == SCAN_TEST]
     items[:] = [item for item in items if item.name != SCAN_TEST] + last
