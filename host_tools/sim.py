@@ -227,10 +227,13 @@ def install(work, folder, flash_image, credential):
 
 
 class Run:
-    """One scenario run: the board process, its console, the events, the census."""
+    """One scenario run: the board process, its console, the events, the census. `board` is
+    (interpreter, heap size) for the board's process: the venv's 64-bit `micropython` and
+    `HEAPSIZE` unless a test gives a 32-bit one and a board's budget."""
 
-    def __init__(self, scenario, work, cloud_info, device_id, out=print, admin=None):
+    def __init__(self, scenario, work, cloud_info, device_id, out=print, admin=None, board=None):
         self.scenario = scenario
+        self.board = board or (micropython_binary(), HEAPSIZE)
         self.work = work
         self.cloud_info = cloud_info
         self.device_id = device_id
@@ -306,8 +309,9 @@ class Run:
     def _boot(self):
         """Run one boot; its exit status, or None when the scenario ended during it."""
         self.boots += 1
+        interpreter, heapsize = self.board
         proc = subprocess.Popen(
-            [micropython_binary(), "-X", f"heapsize={HEAPSIZE}", str(LAUNCHER)],
+            [interpreter, "-X", f"heapsize={heapsize}", str(LAUNCHER)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

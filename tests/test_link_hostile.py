@@ -1,7 +1,10 @@
 """No reply from any server can stop the logger (issue 14's "done when").
 
-The real firmware runs for an hour of device time on the simulated board (its heap capped as
-`host_tools.sim` caps it) against the dev cloud behind `hostile_proxy.HostileProxy`. For the
+The real firmware runs for an hour of device time on the simulated board against the dev cloud
+behind `hostile_proxy.HostileProxy`, on the 32-bit MicroPython (a board's word size: small ints
+end at 2**30, objects are half the 64-bit port's) with the smallest heap it passes in, `HEAP`:
+the firmware's 32-bit peak with its .mpy in RAM, as stock ESP32 and Pico W builds run it, plus
+what only the simulator holds (its hardware modules, the scenario, the bus model). For the
 first 20 minutes the proxy misbehaves in one way on every endpoint (or one endpoint); then it
 relays faithfully. What the user would see is checked:
 
@@ -22,6 +25,7 @@ import pytest
 from field_board import start_cloud
 from hostile_proxy import HostileProxy, Rule
 from link_servers import leaf_certificate
+from micropython_harness import micropython_binary
 
 from host_tools.boards import load_board
 from host_tools.cloud.tls import CertPaths
@@ -40,6 +44,7 @@ DEADLINE_S = WDT_S - 1.5  # the longest deadline the logger gives a network step
 DEADLINE_BOUND_S = 0.5  # how far past it a request may end (poll wake-up, then closing)
 SENSOR = {"family": "28", "serial": "0000000e0001", "label": "tank"}
 TRANSIENT_CAP_S, REFUSED_CAP_S = 900, 3600  # tempnode.backoff.POLICY
+HEAP = "192k"  # at 176k the firmware samples but cannot make its link (measured)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +63,9 @@ def proxy(cloud, tmp_path_factory):
     proxy.close()
 
 
-def hostile_hour(cloud, proxy, tmp_path, rules, config=None, device=None, duration_s=HOUR_S):
+def hostile_hour(
+    cloud, proxy, tmp_path, rules, config=None, device=None, duration_s=HOUR_S, board=None
+):
     """An hour (or `duration_s`) on the simulated board through the proxy: (census, console,
     exchanges)."""
     device_id = f"hostile-{int(time.time() * 1000) % 10**9}"
@@ -87,7 +94,8 @@ def hostile_hour(cloud, proxy, tmp_path, rules, config=None, device=None, durati
     proxy.log.clear()
     proxy.rules = rules
     proxy.t0_s = proxy.now_s()
-    run = Run(scenario, tmp_path, cloud.info, device_id, out=lambda line: None)
+    board = board or (micropython_binary("i386"), HEAP)
+    run = Run(scenario, tmp_path, cloud.info, device_id, out=lambda line: None, board=board)
     facts = run.run()
     print(f"{rules}: {json.dumps(facts)}")
     (tmp_path / "console.txt").write_text("\n".join(run.console))

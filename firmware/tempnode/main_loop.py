@@ -67,8 +67,12 @@ class MainLoop:
         self.last_upload_ms = now
         # The cloud last answered anything (a 503 counts), across resets.
         self.last_contact_ms = now - parts.boot_state.silent_s * 1000
+        # What sampling needs first (on a heap too small for everything, sampling goes on and
+        # the uploads wait), then the link at once: its buffers are the largest blocks the
+        # logger keeps, and a heap fragmented by the first cycles may not have them later.
+        self._sampling_parts = (parts.bank, parts.spool)
         try:
-            parts.link.close()  # made first: its buffers are the largest blocks the logger keeps
+            parts.link.close()
         except MemoryError:
             gc.collect()  # made at the first upload session instead
         self.samples = 0
