@@ -100,26 +100,23 @@ def _table(name):
     }
     if name == "oauth2":
         return oauth2
-    oauth2_without_updates = dict(oauth2, ota_path=None)
+    # The others: no device flow, no updates.
+    oauth2_without_updates = dict(oauth2, device_authorization_url=None, ota_path=None)
+    particle = dict(
+        oauth2_without_updates,
+        readings_url="/v1/devices/events",
+        readings_body="particle_event",
+        ack="2xx",
+    )
     if name == "particle":
-        return dict(
-            oauth2_without_updates,
-            device_authorization_url=None,
-            readings_url="/v1/devices/events",
-            readings_body="particle_event",
-            ack="2xx",
-        )
+        return particle
     if name == "spark2014":
         return dict(
-            oauth2_without_updates,
+            particle,
             grants={},
             # The seed's OAuth library answered an expired token on an API call with 400
             # invalid_grant (clouds-and-tokens.md); later versions send 401 invalid_token.
             expired=((400, "invalid_grant", "access token"),) + bearer_rejected,
-            device_authorization_url=None,
-            readings_url="/v1/devices/events",
-            readings_body="particle_event",
-            ack="2xx",
         )
     if name == "usergrid":
         return dict(
@@ -138,7 +135,6 @@ def _table(name):
                 ),
             },
             expired=((401, None, None),),
-            device_authorization_url=None,
             readings_url="/{org}/{app}/readings",
         )
     if name == "speckle":
@@ -161,7 +157,6 @@ def _table(name):
             expired=((401, None, None),),
             # Speckle's token endpoint says why in a free-text `err` (clouds-and-tokens.md).
             refused=((400, None, None), (401, None, None), (403, None, None)),
-            device_authorization_url=None,
             readings_url="/api/tempnode/readings",
         )
     raise ValueError("cloud.profile %r is not one of %s" % (name, ", ".join(NAMES)))
