@@ -70,11 +70,13 @@ class MainLoop:
         # What sampling needs first (on a heap too small for everything, sampling goes on and
         # the uploads wait), then the link at once: its buffers are the largest blocks the
         # logger keeps, and a heap fragmented by the first cycles may not have them later.
+        # (A deep-sleep wake makes it only when it uploads: most wakes do not.)
         self._sampling_parts = (parts.bank, parts.spool)
-        try:
-            parts.link.close()
-        except MemoryError:
-            gc.collect()  # made at the first upload session instead
+        if not config["deep_sleep"]["enabled"]:
+            try:
+                parts.link.close()
+            except MemoryError:
+                gc.collect()  # made at the first upload session instead
         self.samples = 0
         self.late_samples = 0
         self.uploaded = 0
