@@ -64,7 +64,15 @@ def proxy(cloud, tmp_path_factory):
 
 
 def hostile_hour(
-    cloud, proxy, tmp_path, rules, config=None, device=None, duration_s=HOUR_S, board=None
+    cloud,
+    proxy,
+    tmp_path,
+    rules,
+    config=None,
+    device=None,
+    duration_s=HOUR_S,
+    board=None,
+    extra=None,
 ):
     """An hour (or `duration_s`) on the simulated board through the proxy: (census, console,
     exchanges)."""
@@ -82,6 +90,7 @@ def hostile_hour(
         },
         "sensors": [SENSOR],
         "wifi": [{"ssid": "field-wifi", "password": "field-wifi-password"}],
+        **(extra or {}),
     }
     through_proxy = dict(cloud.info, url=proxy.base_url)
     write_device_folder(tmp_path / "device", scenario, through_proxy, registered)
@@ -211,3 +220,24 @@ def test_sampling_every_five_seconds_still_uploads(cloud, proxy, tmp_path):
     assert facts["taken"] >= 300 // 5, facts  # no sample missed
     assert facts["stored"] >= facts["taken"] - 30 // 5 - 1, facts  # all but the last interval
     assert not any("Traceback" in line for line in console), console
+
+
+@pytest.mark.timeout(600)
+def test_a_device_flow_that_cannot_start_is_backed_off_then_heals_without_a_person(
+    cloud, proxy, tmp_path
+):
+    # Issue 14, seen 4: a failing device-authorization endpoint was asked at every upload
+    # tick. Here the credential is revoked at the start (needs provisioning) and the device
+    # endpoint redirects for the first 20 minutes; the simulator approves the code once one
+    # is printed.
+    rules = [Rule("device", "redirect", 0, WINDOW_S)]
+    scenario_events = {"revocations": [{"at_s": 30}]}
+    facts, console, exchanges = hostile_hour(cloud, proxy, tmp_path, rules, extra=scenario_events)
+    starts = [e for e in exchanges if e.endpoint == "device" and e.at_s < WINDOW_S]
+    print(f"device flow starts during the {WINDOW_S} s of redirects: {len(starts)}")
+    assert 1 <= len(starts) <= WINDOW_S // UPLOAD_S + 2, [round(e.at_s) for e in starts]
+    assert facts["device_flow_approvals"] == 1, facts
+    assert facts["lost"] == 0 and facts["stored_twice"] == 0, facts
+    assert facts["taken"] >= HOUR_S // SAMPLE_S, facts
+    assert facts["spooled"] <= UPLOAD_S // SAMPLE_S + 1, facts  # uploads resumed
+    assert not any("SAFE MODE" in line or "Traceback" in line for line in console), console
