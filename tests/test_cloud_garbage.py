@@ -77,6 +77,15 @@ def test_unknown_paths_and_methods(dev_cloud, web, no_tracebacks):
     assert web.delete(dev_cloud.url("/api/v1/readings")).status_code == 405
 
 
+def test_a_body_sent_to_an_unknown_path_does_not_become_the_next_request(dev_cloud, no_tracebacks):
+    # The unread body of a refused request must not be parsed as a request of its own on a
+    # keep-alive connection (RFC 9112 9.6: the server closes the connection instead).
+    smuggled = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled)
+    reply = raw_exchange(dev_cloud, request + smuggled)
+    assert reply.startswith(b"HTTP/1.1 404") and reply.count(b"HTTP/1.1 ") == 1
+
+
 @pytest.mark.parametrize("path", ["/oauth/token", "/api/v1/readings", "/admin/devices"])
 def test_a_10_mb_body_gets_413_and_changes_nothing(dev_cloud, web, device, no_tracebacks, path):
     reply = web.post(

@@ -66,6 +66,9 @@ class Handler(BaseHTTPRequestHandler):
         if found is None:
             status = 405 if params else 404
             what = "method not allowed here" if params else "no such path"
+            # Its body is not read, so the connection must not carry another request
+            # (RFC 9112 9.6).
+            self.close_connection = True
             self._send(json_response(status, {"error": "not_found", "error_description": what}))
             return
         body = self._read_body(found.body_limit)
