@@ -43,6 +43,11 @@ def field_board(tmp_path, dev_cloud):
         yield board
 
 
+def console_tail(board):
+    """What the board printed last: the reason a step failed is usually there."""
+    return bytes(board.console[-3000:]).decode(errors="replace")
+
+
 def readings_stored(dev_cloud, device_id, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -69,19 +74,19 @@ def test_init_deploy_provision_run_status_on_the_real_firmware(
     assert main(args) == 0
     at = ["--dir", str(folder)]  # the port comes from the folder (init recorded it)
 
-    assert main(["deploy"] + at) == 0
+    assert main(["deploy"] + at) == 0, console_tail(field_board)
     assert wait_for_console(field_board, b"MPY: soft reboot")
     assert wait_for_console(field_board, b"tempnode: "), "the firmware starts after deploy"
 
     credential = {"kind": "refresh_token", "refresh_token": refresh_token}
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(credential) + "\n"))
-    assert main(["provision", "--via", "paste"] + at) == 0
+    assert main(["provision", "--via", "paste"] + at) == 0, console_tail(field_board)
     stored = readings_stored(dev_cloud, "logger-01")
-    assert stored, bytes(field_board.console[-3000:]).decode(errors="replace")
+    assert stored, console_tail(field_board)
 
-    assert main(["logs", "--seconds", "1"] + at) == 0
-    assert main(["status"] + at) == 0
-    assert main(["deploy"] + at) == 0
+    assert main(["logs", "--seconds", "1"] + at) == 0, console_tail(field_board)
+    assert main(["status"] + at) == 0, console_tail(field_board)
+    assert main(["deploy"] + at) == 0, console_tail(field_board)
 
     out = capfd.readouterr()
     printed = out.out + out.err

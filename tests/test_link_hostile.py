@@ -107,8 +107,10 @@ def hostile_hour(
     run = Run(scenario, tmp_path, cloud.info, device_id, out=lambda line: None, board=board)
     facts = run.run()
     print(f"{rules}: {json.dumps(facts)}")
+    exchanges = list(proxy.log)
     (tmp_path / "console.txt").write_text("\n".join(run.console))
-    return facts, run.console, list(proxy.log)
+    (tmp_path / "exchanges.txt").write_text("\n".join(map(str, exchanges)))
+    return facts, run.console, exchanges
 
 
 def assert_the_logger_rode_it_out(facts, console, exchanges, allow_resets=()):
@@ -236,6 +238,11 @@ def test_a_device_flow_that_cannot_start_is_backed_off_then_heals_without_a_pers
     starts = [e for e in exchanges if e.endpoint == "device" and e.at_s < WINDOW_S]
     print(f"device flow starts during the {WINDOW_S} s of redirects: {len(starts)}")
     assert 1 <= len(starts) <= WINDOW_S // UPLOAD_S + 2, [round(e.at_s) for e in starts]
+    # Once mended, the next start waits at most the backoff after that many refusals (1 min,
+    # doubling: tempnode.backoff.POLICY["refused"]) and the upload tick it lands in.
+    restarts = [e.at_s for e in exchanges if e.endpoint == "device" and e.at_s >= WINDOW_S]
+    assert restarts, "the device flow was never started again"
+    assert restarts[0] - starts[-1].at_s <= 60 * 2 ** (len(starts) - 1) + UPLOAD_S, restarts
     assert facts["device_flow_approvals"] == 1, facts
     assert facts["lost"] == 0 and facts["stored_twice"] == 0, facts
     assert facts["taken"] >= HOUR_S // SAMPLE_S, facts

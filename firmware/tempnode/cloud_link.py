@@ -109,8 +109,12 @@ class CloudLink:
         return confirmed
 
     def failed(self, error):
-        """Count a failed step (`error`: a LinkError) in the gate, by its outcome."""
+        """Count a failed step (`error`: a LinkError) in the gate, by its outcome: once,
+        though the link's own steps count theirs and the logger hands every error here too."""
         self.close()
+        if error.counted:
+            return
+        error.counted = True
         outcome = error.outcome
         if outcome in (outcomes.DEADLINE, outcomes.DEFERRED):
             return

@@ -66,6 +66,7 @@ class LinkError(Exception):
         super().__init__(scrub(message))
         self.outcome = outcome
         self.retry_after_ms = retry_after_ms
+        self.counted = False  # set once the cloud link's backoff has counted it
 
     @property
     def transient(self):
