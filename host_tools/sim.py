@@ -47,6 +47,7 @@ from .cloud.command import VCLOCK_FILE
 from .deploy import deploy
 from .device import connect
 from .errors import UserError
+from .interrupt_line import InterruptLine
 from .paths import BOARDS, BUILD, FIRMWARE, cloud_dir, data_home
 from .provision import credential_from, store
 from .virtual_board import LAUNCHER, VirtualBoard, micropython_binary
@@ -249,6 +250,7 @@ class Run:
         self.t0_ms = self.clock.now_ms()
         self.end_ms = self.t0_ms + scenario["duration_s"] * 1000
         self.flash = work / "flash.img"
+        self._interrupt = InterruptLine(work / "interrupt-line")
         self.boots = 0
         self.resets = {}
         self.console = []
@@ -278,15 +280,19 @@ class Run:
         env = {}
         if self._cuts_at_write:
             env["TEMPNODE_POWER_CUT_AT_WRITE"] = str(self._cuts_at_write.pop(0))
-        return env | {
-            "TEMPNODE_FLASH": str(self.flash),
-            "TEMPNODE_SCENARIO": str(scenario_file),
-            "TEMPNODE_SCENARIO_T0_MS": str(self.t0_ms),
-            "TEMPNODE_VCLOCK_UNTIL_MS": str(self.end_ms),
-            "TEMPNODE_VCLOCK": self.cloud_info["vclock"],
-            "TEMPNODE_HARDWARE_MPY": str(hardware),
-            "MICROPYPATH": f"{hardware}:{LAUNCHER.parent}",
-        }
+        return (
+            env
+            | {
+                "TEMPNODE_FLASH": str(self.flash),
+                "TEMPNODE_SCENARIO": str(scenario_file),
+                "TEMPNODE_SCENARIO_T0_MS": str(self.t0_ms),
+                "TEMPNODE_VCLOCK_UNTIL_MS": str(self.end_ms),
+                "TEMPNODE_VCLOCK": self.cloud_info["vclock"],
+                "TEMPNODE_HARDWARE_MPY": str(hardware),
+                "MICROPYPATH": f"{hardware}:{LAUNCHER.parent}",
+            }
+            | self._interrupt.env
+        )
 
     def run(self):
         (self.work / "scenario.json").write_text(json.dumps(self.scenario))
@@ -357,7 +363,7 @@ class Run:
         """The end of the run: Ctrl-C, as a person at the console would. The logger closes
         everything and returns to the REPL, which ends at its closed input; the board then
         writes its counts. A board that does not stop in time is cut off."""
-        proc.send_signal(signal.SIGINT)
+        self._interrupt.interrupt(proc)
         try:
             out, _ = proc.communicate(timeout=_STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:

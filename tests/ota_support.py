@@ -90,9 +90,8 @@ class OtaBoard(FieldBoard):
     def firmware_lines(self):
         """The console of the firmware's own doing: not what a board printed after its power
         was cut (a dying board's code changes nothing; the unix port may still print the
-        SystemExit the simulated flash raises), nor after the run's end sent Ctrl-C (the unix
-        port raises KeyboardInterrupt from its signal handler, MICROPY_ASYNC_KBD_INTR, so it
-        may land anywhere in the interpreter)."""
+        SystemExit the simulated flash raises), nor after the run's end sent Ctrl-C (the
+        logger's closing lines and the REPL's)."""
         lines = self.lines[: self.stopped_at[-1]] if self.stopped_at else self.lines
         kept, dying = [], False
         for line in lines:

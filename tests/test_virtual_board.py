@@ -6,6 +6,8 @@ import time
 
 from board_fixtures import board  # noqa: F401 - pytest fixture
 
+from host_tools.interrupt_line import SIGNAL_AFTER_S
+
 MPREMOTE = [sys.executable, "-m", "mpremote"]
 
 
@@ -45,6 +47,32 @@ def test_ctrl_c_interrupts_a_running_program(board):  # noqa: F811
     assert out.stdout.strip() == "interrupted", out.stderr
     assert time.monotonic() - started < 5
     assert board.boots == 1, "Ctrl-C must interrupt the program, not restart the board"
+
+
+def test_ctrl_c_in_the_middle_of_garbage_collection_leaves_a_working_board(board):  # noqa: F811
+    # The unix port's SIGINT handler raises KeyboardInterrupt wherever the interpreter is; in
+    # the collector that left the heap locked ("heap is locked", then a fatal error and a new
+    # process): the virtual board's Ctrl-C is raised at a `time` call instead, as a board's
+    # is raised between bytecodes.
+    collecting = "import gc, time\nwhile True:\n    gc.collect()\n    time.ticks_ms()"
+    for _ in range(8):
+        assert mpremote(board.port, "resume", "exec", "--no-follow", collecting).returncode == 0
+        time.sleep(0.2)
+        out = mpremote(board.port, "resume", "exec", "print([0] * 3)")
+        assert out.stdout.strip() == "[0, 0, 0]", (out.stdout, out.stderr)
+    assert board.boots == 1, bytes(board.console[-2000:]).decode(errors="replace")
+
+
+def test_ctrl_c_stops_code_that_never_reads_the_time(board):  # noqa: F811
+    assert (
+        mpremote(board.port, "resume", "exec", "--no-follow", "while True: pass").returncode == 0
+    )
+    time.sleep(0.3)
+    started = time.monotonic()
+    out = mpremote(board.port, "resume", "exec", "print('interrupted')")
+    assert out.stdout.strip() == "interrupted", out.stderr
+    assert time.monotonic() - started < SIGNAL_AFTER_S + 3
+    assert board.boots == 1
 
 
 def test_console_output_has_crlf_line_ends_like_a_real_port(board):  # noqa: F811

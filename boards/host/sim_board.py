@@ -139,7 +139,7 @@ def _at_exit():
     time.publish()  # the next boot starts from this boot's time, never before it
     cause = _pending or resets.SOFT_RESET  # a boot that ended at the REPL
     if cause != resets.PWRON_RESET:
-        rtc_error_s = time.time() - time.virtual_ms() // 1000
+        rtc_error_s = time.rtc_s() - time.virtual_ms() // 1000
         _rtc_file.seek(0)
         _rtc_file.write(struct.pack(_RTC_STATE, cause, rtc_error_s, len(rtc_memory)))
         _rtc_file.write(rtc_memory)

@@ -22,12 +22,15 @@ board, `tempnode practice-board`) a sleep waits in real time, as on a real board
 than that: a sleep past it waits in real time until the run stops the board.
 
 One alarm (`set_alarm`, the board's watchdog) is checked lazily: whenever time is read or a
-sleep moves it, and a sleep that would pass the alarm stops there first.
+sleep moves it, and a sleep that would pass the alarm stops there first. The firmware's calls
+(ticks, sleeps, `time()`) are also where a Ctrl-C from the console is raised
+(`interrupt_line`), and a sleep in real time stops at one.
 """
 
 import os
 import struct
 
+import interrupt_line
 import utime as _host
 
 _TICKS_PERIOD = 1 << 30
@@ -137,7 +140,7 @@ def advance_ms(ms):
         if _offset_ms - _published_ms >= _PUBLISH_DRIFT_MS or skip < ms:
             publish()
         if skip < ms:
-            _host.sleep_ms(ms - skip)
+            interrupt_line.sleep_ms(ms - skip)
         virtual_us()
 
 
@@ -155,10 +158,12 @@ _boot_ms = virtual_ms() - int(os.getenv("TEMPNODE_TICKS_START") or 0)
 
 
 def ticks_ms():
+    interrupt_line.check()
     return (virtual_ms() - _boot_ms) & _TICKS_MASK
 
 
 def ticks_us():
+    interrupt_line.check()
     return (virtual_us() - _boot_ms * 1000) & _TICKS_MASK
 
 
@@ -174,18 +179,27 @@ def ticks_diff(end, start):
 
 
 def sleep_ms(ms):
+    interrupt_line.check()
     advance_ms(int(ms))
 
 
 def sleep_us(us):
+    interrupt_line.check()
     advance_us(int(us))
 
 
 def sleep(seconds):
+    interrupt_line.check()
     advance_ms(int(seconds * 1000))
 
 
 def time():
+    interrupt_line.check()
+    return rtc_s()
+
+
+def rtc_s():
+    """The RTC's Unix seconds, for the board's own bookkeeping (no Ctrl-C is raised here)."""
     return (virtual_ms() + _rtc_error_ms) // 1000
 
 
