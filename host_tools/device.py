@@ -10,6 +10,7 @@ import fcntl
 import io
 import os
 import termios
+import time
 from pathlib import Path
 
 import serial.tools.list_ports
@@ -21,6 +22,7 @@ from .errors import UserError
 
 # Seconds for a board to answer Ctrl-C / Ctrl-A with the raw REPL banner (mpremote's default).
 REPL_TIMEOUT_S = 10
+_BUSY_GRACE_S = 1.0
 # `sys.platform` each board-file port reports.
 PLATFORMS = {"esp32": ("esp32",), "rp2": ("rp2",), "esp8266": ("esp8266",), "unix": ("linux",)}
 # Port option help, shared by every command that talks to a board.
@@ -69,13 +71,21 @@ def _check_serial_port(port):
             "/dev/ttyACM0...), or use --port auto"
         ) from None
     else:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                f"{port} is busy: another program (a serial monitor, mpremote, `tempnode logs`)"
-                " has it open; close it and retry"
-            ) from None
+        # A lock is held a moment after its holder closes the port when a process forked
+        # meanwhile (the lock belongs to the open file, which the child shares until it
+        # execs): only a lock that stays means another program.
+        give_up = time.monotonic() + _BUSY_GRACE_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= give_up:
+                    raise UserError(
+                        f"{port} is busy: another program (a serial monitor, mpremote, "
+                        "`tempnode logs`) has it open; close it and retry"
+                    ) from None
+                time.sleep(0.05)
     finally:
         os.close(fd)  # and with it the lock taken here
 

@@ -27,11 +27,12 @@ reads it) lasts. Modes that answer without asking the cloud: the cloud never saw
 import http.client
 import json
 import select
-import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass
+
+from link_servers import LoopbackTlsServer
 
 from host_tools.cloud.clock import ServerClock
 
@@ -62,35 +63,19 @@ class Exchange:
     duration_s: float  # real seconds from the request's arrival to the end of the exchange
 
 
-class HostileProxy:
+class HostileProxy(LoopbackTlsServer):
     def __init__(self, cloud_info, cert, key):
         self.upstream = cloud_info["url"].split("://", 1)[1]
         self.upstream_tls = ssl.create_default_context(cafile=cloud_info["ca_pem"])
         self.clock = ServerClock(cloud_info["vclock"])
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert, key)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
         self.rules = []
         self.t0_s = self.now_s()
         self.log = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    @property
-    def base_url(self):
-        return f"https://localhost:{self.port}"
+        super().__init__(cert, key)
 
     def now_s(self):
         return self.clock.now()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.listener.close()
 
     def exchanges(self, endpoint=None, mode=None):
         with self._lock:
@@ -103,17 +88,7 @@ class HostileProxy:
 
     # -- serving
 
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                raw, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._connection, args=(raw,), daemon=True).start()
-
-    def _connection(self, raw):
+    def _handle(self, raw):
         raw.settimeout(30)
         try:
             conn = self.context.wrap_socket(raw, server_side=True)
@@ -122,7 +97,7 @@ class HostileProxy:
             return
         try:
             reader = conn.makefile("rb")
-            while not self._stop.is_set():
+            while not self.stop.is_set():
                 request = _read_request(reader)
                 if request is None:
                     return

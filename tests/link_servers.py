@@ -5,7 +5,8 @@ and the request, does one of: "stall_mid_body" (a reply cut off in the middle of
 then silence), "garbage" (binary noise instead of an HTTP reply), "ok" (a proper reply).
 "not_tls" answers the ClientHello itself with noise. `leaf_certificate()` makes a server
 certificate for another host name, signed by the dev cloud's own CA (`host_tools/cloud/tls.py`
-creates that CA; nothing here creates one).
+creates that CA; nothing here creates one). `LoopbackTlsServer` is the accept loop they and
+`hostile_proxy.HostileProxy` share.
 """
 
 import datetime
@@ -51,9 +52,12 @@ def leaf_certificate(certs, folder, host_name):
     return cert_path, key_path
 
 
-class BadServer:
-    def __init__(self, behaviour, cert, key):
-        self.behaviour = behaviour
+class LoopbackTlsServer:
+    """A TLS server on a loopback port: each accepted connection goes to the subclass's
+    `_handle(raw)` in a thread of its own (the raw socket: the subclass wraps it, or not).
+    `close()` stops it and closes every connection it was given."""
+
+    def __init__(self, cert, key):
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(cert, key)
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -85,6 +89,12 @@ class BadServer:
                 return
             self.connections.append(raw)
             threading.Thread(target=self._handle, args=(raw,), daemon=True).start()
+
+
+class BadServer(LoopbackTlsServer):
+    def __init__(self, behaviour, cert, key):
+        self.behaviour = behaviour
+        super().__init__(cert, key)
 
     def _handle(self, raw):
         raw.settimeout(10)

@@ -36,6 +36,7 @@ DEFAULT_INTERPRETERS = "x86_64,i386,armhf"
 ARMHF_MODULES = (
     "test_backoff",
     "test_clock",
+    "test_cloud_link",
     "test_credential_store",
     "test_device_flow",
     "test_ds18x20",
