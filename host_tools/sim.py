@@ -280,19 +280,16 @@ class Run:
         env = {}
         if self._cuts_at_write:
             env["TEMPNODE_POWER_CUT_AT_WRITE"] = str(self._cuts_at_write.pop(0))
-        return (
-            env
-            | {
-                "TEMPNODE_FLASH": str(self.flash),
-                "TEMPNODE_SCENARIO": str(scenario_file),
-                "TEMPNODE_SCENARIO_T0_MS": str(self.t0_ms),
-                "TEMPNODE_VCLOCK_UNTIL_MS": str(self.end_ms),
-                "TEMPNODE_VCLOCK": self.cloud_info["vclock"],
-                "TEMPNODE_HARDWARE_MPY": str(hardware),
-                "MICROPYPATH": f"{hardware}:{LAUNCHER.parent}",
-            }
-            | self._interrupt.env
-        )
+        return env | {
+            "TEMPNODE_FLASH": str(self.flash),
+            "TEMPNODE_SCENARIO": str(scenario_file),
+            "TEMPNODE_SCENARIO_T0_MS": str(self.t0_ms),
+            "TEMPNODE_VCLOCK_UNTIL_MS": str(self.end_ms),
+            "TEMPNODE_VCLOCK": self.cloud_info["vclock"],
+            "TEMPNODE_HARDWARE_MPY": str(hardware),
+            "MICROPYPATH": f"{hardware}:{LAUNCHER.parent}",
+            **self._interrupt.env,
+        }
 
     def run(self):
         (self.work / "scenario.json").write_text(json.dumps(self.scenario))
