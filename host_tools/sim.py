@@ -154,12 +154,7 @@ def start_cloud(data_dir, stop_after):
                 "simulator: stop it (`tempnode cloud stop`) and run again"
             )
         return None, info
-    proc = cloud_process.spawn(
-        data_dir,
-        cloud_process.usual_port_or_any(),
-        Path(data_dir) / VCLOCK_FILE,
-        detach=not stop_after,
-    )
+    proc = cloud_process.spawn(data_dir, None, Path(data_dir) / VCLOCK_FILE, detach=not stop_after)
     return proc, proc.info
 
 

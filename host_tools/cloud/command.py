@@ -12,6 +12,7 @@ the same for `tempnode sim` and the practice board); one cloud serves from a fol
 """
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -44,16 +45,25 @@ def serve(args):
         format="%(asctime)s %(message)s",
     )
     vclock = args.vclock or os.environ.get("TEMPNODE_VCLOCK") or args.data_dir / VCLOCK_FILE
-    try:
-        serving = start(
+
+    def listen(port):
+        return start(
             args.data_dir,
-            args.port,
+            port,
             args.memory,
             args.plain_http,
             vclock,
             bind=args.bind,
             names=args.name,
         )
+
+    try:
+        try:
+            serving = listen(args.port)
+        except OSError as exc:
+            if not (args.any_port_if_taken and exc.errno == errno.EADDRINUSE):
+                raise
+            serving = listen(0)
     except OSError as exc:
         raise UserError(
             f"cannot serve on {args.bind} port {args.port} ({exc.strerror}): "
@@ -81,9 +91,8 @@ def start_background(args):
 
     info = running.running_info(args.data_dir)
     if info is None:
-        port = process.usual_port_or_any(args.bind) if args.port is None else args.port
         where = {"bind": args.bind, "names": args.name}
-        info = process.spawn(args.data_dir, port, detach=True, **where).info
+        info = process.spawn(args.data_dir, args.port, detach=True, **where).info
         print(f"dev cloud started: {info['url']} (pid {info['pid']}, data {args.data_dir})")
     else:
         missing = [n for n in args.name if n not in (info.get("names") or ())]
@@ -359,6 +368,11 @@ def register(subparsers):
     s.add_argument("--memory", action="store_true", help="keep the database in memory")
     s.add_argument("--plain-http", action="store_true", help="serve http:// without TLS")
     s.add_argument("--quiet", action="store_true", help="no request log")
+    s.add_argument(
+        "--any-port-if-taken",
+        action="store_true",
+        help="listen on any free port when --port is taken (what `start` asks for)",
+    )
     s.set_defaults(func=serve)
     s = commands.add_parser(
         "start", parents=[data_dir], help="start the dev cloud in the background"

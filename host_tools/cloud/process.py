@@ -15,7 +15,6 @@ import json
 import os
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -60,17 +59,15 @@ class CloudProcess:
 def serve_command(
     data_dir, port=0, vclock=None, memory=False, plain_http=False, bind=None, names=()
 ):
-    cmd = [
-        sys.executable,
-        "-m",
-        "host_tools.cli",
-        "cloud",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
+    """`tempnode cloud serve` on `port`; None: the usual port, or any free one when it is
+    taken (the server decides as it binds, so two clouds starting at once cannot both
+    take the usual one)."""
+    cmd = [sys.executable, "-m", "host_tools.cli", "cloud", "serve", "--data-dir", str(data_dir)]
+    cmd += (
+        ["--port", str(DEFAULT_PORT), "--any-port-if-taken"]
+        if port is None
+        else ["--port", str(port)]
+    )
     if vclock:
         cmd += ["--vclock", str(vclock)]
     if memory:
@@ -111,17 +108,6 @@ def spawn(data_dir, port=0, vclock=None, memory=False, plain_http=False, detach=
     if detach:
         proc.stdout.close()  # it outlives this command: nothing more is read from it
     return cloud
-
-
-def usual_port_or_any(bind="127.0.0.1"):
-    """DEFAULT_PORT when nothing listens there, else 0 (any free port): the port only has to
-    be stable for people, since commands find the cloud through server.json."""
-    with socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET) as probe:
-        try:
-            probe.bind((bind, DEFAULT_PORT))
-        except OSError:
-            return 0
-    return DEFAULT_PORT
 
 
 def stop(data_dir):
